@@ -1,0 +1,14 @@
+/* flboot/inflate.h - raw deflate (RFC 1951) decoder into a flat buffer,
+ * freestanding and allocation-free: the whole output of one DATA block lives
+ * in the caller's buffer, which is also the back-reference window, so the
+ * device needs no 32 KiB history. Used for compressed DATA blocks. */
+#ifndef FLBOOT_INFLATE_H
+#define FLBOOT_INFLATE_H
+#include <stddef.h>
+#include <stdint.h>
+/** Inflate one complete raw deflate stream. Returns the number of bytes
+ *  written (<= out_cap), or a negative value when the stream is malformed,
+ *  truncated, or would write more than out_cap bytes. Never reads or writes
+ *  outside the given buffers. */
+long flboot_inflate(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_cap);
+#endif

@@ -1,0 +1,77 @@
+/**
+ * @file flasher/transport.h
+ * @brief Byte pipes to a unit: serial ports, ptys, sockets, and test wrappers.
+ *
+ * A transport is a backend table (flasher_transport_ops) behind an opaque
+ * handle. flasher_transport_open() picks the backend from the spec:
+ *   "unix:PATH"        Unix stream socket (QEMU serial socket, devsim --listen)
+ *   "tcp:HOST:PORT"    TCP (ser2net bridges on production lines)
+ *   "/dev/ttyACM0"...  libserialport when it knows the port, else termios
+ *                      (ptys, socat links, which libserialport cannot open)
+ *
+ * Thread rules: one thread at a time per transport.
+ */
+#ifndef FLASHER_TRANSPORT_H
+#define FLASHER_TRANSPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "flasher/common.h"
+
+typedef struct flasher_transport flasher_transport;
+
+/** Backend table. All mandatory unless marked optional. @since 0.1 */
+typedef struct flasher_transport_ops {
+	const char *name; /**< "serial", "termios", "unix", "tcp", "fault", ... */
+	/** Read up to cap bytes, waiting at most timeout_ms (0 = poll). Returns
+	 *  bytes read, 0 on timeout, or a negative flasher_err
+	 *  (FLASHER_EDISCONNECTED when the peer went away). */
+	int (*read)(void *impl, uint8_t *buf, size_t cap, int timeout_ms);
+	/** Write all len bytes within timeout_ms. Returns 0 or a negative flasher_err. */
+	int (*write)(void *impl, const uint8_t *buf, size_t len, int timeout_ms);
+	/** Optional: discard unread input. */
+	int (*flush_input)(void *impl);
+	/** Release everything (called once). */
+	void (*close)(void *impl);
+} flasher_transport_ops;
+
+/** Open a transport from a spec (see above). @since 0.1 */
+FLASHER_API int flasher_transport_open(flasher_transport **out, const char *spec);
+/** Wrap a backend implementation in a handle (takes ownership of impl). @since 0.1 */
+FLASHER_API int flasher_transport_new(flasher_transport **out, const flasher_transport_ops *ops, void *impl,
+                                      const char *description);
+/** Accepts NULL. @since 0.1 */
+FLASHER_API void flasher_transport_close(flasher_transport *t);
+FLASHER_API int flasher_transport_read(flasher_transport *t, uint8_t *buf, size_t cap, int timeout_ms);
+FLASHER_API int flasher_transport_write(flasher_transport *t, const uint8_t *buf, size_t len, int timeout_ms);
+FLASHER_API int flasher_transport_flush_input(flasher_transport *t);
+/** "termios:/dev/pts/3", "unix:/tmp/u.sock", ... */
+FLASHER_API const char *flasher_transport_description(const flasher_transport *t);
+/** Bytes written and read through this handle. */
+FLASHER_API void flasher_transport_counters(const flasher_transport *t, uint64_t *written, uint64_t *read);
+
+/** Fault injection (tests): every rate is per byte, in parts per million. @since 0.1 */
+typedef struct flasher_fault_config {
+	unsigned version;          /**< FLASHER_FAULT_CONFIG_VERSION */
+	uint64_t seed;
+	uint32_t corrupt_ppm;      /**< flip a random bit */
+	uint32_t drop_ppm;         /**< lose the byte */
+	uint32_t duplicate_ppm;    /**< deliver it twice */
+	uint32_t stall_ppm;        /**< pause for stall_ms */
+	uint32_t stall_ms;
+	uint64_t disconnect_after; /**< report EDISCONNECTED after this many bytes (0 = never) */
+	int both_directions;       /**< 0: host->unit only, 1: both */
+} flasher_fault_config;
+#define FLASHER_FAULT_CONFIG_VERSION 1
+#define FLASHER_FAULT_CONFIG_INIT {FLASHER_FAULT_CONFIG_VERSION, 1, 0, 0, 0, 0, 0, 0, 1}
+
+/** Wrap inner (ownership passes to the wrapper). @since 0.1 */
+FLASHER_API int flasher_transport_fault_wrap(flasher_transport **out, flasher_transport *inner,
+                                             const flasher_fault_config *cfg);
+/** Record every byte both ways with timestamps to path (ownership of inner passes). @since 0.1 */
+FLASHER_API int flasher_transport_record_wrap(flasher_transport **out, flasher_transport *inner, const char *path);
+/** Play a recording back: answers what the unit answered. @since 0.1 */
+FLASHER_API int flasher_transport_replay_open(flasher_transport **out, const char *path);
+
+#endif

@@ -1,0 +1,51 @@
+/* Library version and semantic versions packed in 32 bits. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "error_internal.h"
+#include "flasher/version.h"
+
+#ifndef FLASHER_VERSION_STRING
+#define FLASHER_VERSION_STRING "0.1.0"
+#endif
+
+const char *flasher_version(void)
+{
+	return FLASHER_VERSION_STRING;
+}
+
+static int parse_part(const char **p, unsigned long max, unsigned long *out, const char *text, const char *what)
+{
+	char *end;
+	if (**p < '0' || **p > '9')
+		return flasher__error(FLASHER_EINVAL, "version '%s': %s part is not a number", text, what);
+	errno = 0;
+	*out = strtoul(*p, &end, 10);
+	if (errno || *out > max)
+		return flasher__error(FLASHER_EINVAL, "version '%s': %s part above %lu", text, what, max);
+	*p = end;
+	return 0;
+}
+
+int flasher_semver_parse(const char *text, uint32_t *out)
+{
+	unsigned long maj, min, pat;
+	const char *p = text;
+	if (!text || !out)
+		return flasher__error(FLASHER_EINVAL, "version: NULL argument");
+	if (parse_part(&p, 255, &maj, text, "major") || *p++ != '.' ||
+	    parse_part(&p, 255, &min, text, "minor") || *p++ != '.' ||
+	    parse_part(&p, 65535, &pat, text, "patch"))
+		return flasher__error(FLASHER_EINVAL, "version '%s' is not MAJOR.MINOR.PATCH (e.g. 1.2.3)", text);
+	if (*p != '\0')
+		return flasher__error(FLASHER_EINVAL, "version '%s': unexpected '%s' after the patch number", text, p);
+	*out = (uint32_t)(maj << 24 | min << 16 | pat);
+	return 0;
+}
+
+void flasher_semver_format(uint32_t version, char *buf, unsigned long buf_size)
+{
+	snprintf(buf, buf_size, "%u.%u.%u", (unsigned)(version >> 24), (unsigned)((version >> 16) & 0xFF),
+	         (unsigned)(version & 0xFFFF));
+}
