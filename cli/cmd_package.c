@@ -1,6 +1,424 @@
-/* PLACEHOLDER: replaced by the real commands. */
-#include "cli.h"
+/* flasher pack / inspect / verify: firmware packages without a unit.
+ * Human output goes to stdout, errors to stderr; with --json, stdout carries
+ * exactly one JSON document (docs/package-format.md, "inspect --json"). */
 #include <stdio.h>
-int cmd_pack(int argc, char **argv) { (void)argc; (void)argv; fprintf(stderr, "flasher pack: not built yet\n"); return 1; }
-int cmd_inspect(int argc, char **argv) { (void)argc; (void)argv; fprintf(stderr, "flasher inspect: not built yet\n"); return 1; }
-int cmd_verify(int argc, char **argv) { (void)argc; (void)argv; fprintf(stderr, "flasher verify: not built yet\n"); return 1; }
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "cli.h"
+#include "flasher.h"
+#include "flboot/image.h"
+#include "flboot/layout.h"
+
+#define MAX_HW 4
+
+static void hex(const uint8_t *in, size_t n, char *out)
+{
+	for (size_t i = 0; i < n; i++)
+		sprintf(out + 2 * i, "%02x", in[i]);
+	out[2 * n] = '\0';
+}
+
+static int is_help(const char *a)
+{
+	return !strcmp(a, "--help") || !strcmp(a, "-h");
+}
+
+/* "--name VALUE" or "--name=VALUE": returns the value and advances *i, or
+ * NULL when argv[*i] is not this option. *missing is set when the option is
+ * there but its value is not. */
+static const char *opt_value(int argc, char **argv, int *i, const char *name, int *missing)
+{
+	size_t n = strlen(name);
+	const char *a = argv[*i];
+	if (strncmp(a, name, n) != 0)
+		return NULL;
+	if (a[n] == '=')
+		return a + n + 1;
+	if (a[n] != '\0')
+		return NULL;
+	if (*i + 1 >= argc) {
+		*missing = 1;
+		return NULL;
+	}
+	return argv[++*i];
+}
+
+static void print_json(cJSON *doc)
+{
+	char *s = cJSON_Print(doc);
+	if (s) {
+		fputs(s, stdout);
+		fputc('\n', stdout);
+		cJSON_free(s);
+	}
+}
+
+static double ratio(const flasher_package_image *img)
+{
+	return img->stored_size > FLBOOT_IMAGE_HEADER_SIZE ? (double)img->payload_size / (double)(img->stored_size - FLBOOT_IMAGE_HEADER_SIZE) : 0.0;
+}
+
+/* ---- pack ---------------------------------------------------------------- */
+
+static void pack_help(FILE *out)
+{
+	fprintf(out,
+	        "Usage: flasher pack --product ID --version X.Y.Z [--hw REV]... [--min-bootloader X.Y.Z]\n"
+	        "                    [--build-id TEXT] [--no-compress] [--cm7 FILE] [--cm4 FILE] -o OUT [--json]\n"
+	        "\n"
+	        "Build one package file holding the firmware of one or both cores, ready to ship.\n"
+	        "\n"
+	        "  --product ID            product id the units report (1..15 characters, no spaces)\n"
+	        "  --version X.Y.Z         firmware version (major and minor < 256, patch < 65536)\n"
+	        "  --hw REV                a compatible hardware revision (1..7 characters); repeat up\n"
+	        "                          to 4 times; none means any revision\n"
+	        "  --min-bootloader X.Y.Z  refuse units whose bootloader is older (default 0.0.0)\n"
+	        "  --build-id TEXT         free text recorded in the manifest (git hash, CI job...)\n"
+	        "  --cm7 FILE              Cortex-M7 firmware, linked at 0x%08X\n"
+	        "  --cm4 FILE              Cortex-M4 firmware, linked at 0x%08X\n"
+	        "  --no-compress           store the images raw (default: zlib when it is smaller)\n"
+	        "  -o, --output OUT        package file to write (replaced atomically)\n"
+	        "  --json                  print the summary as one JSON document\n"
+	        "\n"
+	        "FILE is an .elf from STM32CubeIDE / arm-none-eabi-gcc (its loadable segments are\n"
+	        "placed at their load addresses, gaps filled with 0xFF) or a raw .bin image that\n"
+	        "starts at the application address; the contents decide, not the file name.\n"
+	        "Both images must fit their slot (%u bytes each). Give at least one of --cm7/--cm4.\n"
+	        "Set SOURCE_DATE_EPOCH to make the package byte-for-byte reproducible.\n"
+	        "\n"
+	        "Example:\n"
+	        "  flasher pack --product demo --version 1.4.0 --hw B --cm7 app_cm7.elf \\\n"
+	        "               --cm4 app_cm4.elf -o demo-1.4.0.fwpkg\n",
+	        FLBOOT_CM7_APP_ADDR, FLBOOT_CM4_APP_ADDR, FLBOOT_SLOT_SIZE - FLBOOT_IMAGE_HEADER_AREA);
+}
+
+int cmd_pack(int argc, char **argv)
+{
+	flasher_pack_options o = FLASHER_PACK_OPTIONS_INIT;
+	const char *hw[MAX_HW + 1];
+	size_t nhw = 0;
+	const char *out = NULL;
+	int json = 0;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v;
+		int missing = 0;
+		if (is_help(a)) {
+			pack_help(stdout);
+			return CLI_EXIT_OK;
+		} else if (!strcmp(a, "--json")) {
+			json = 1;
+		} else if (!strcmp(a, "--no-compress")) {
+			o.compress = 0;
+		} else if ((v = opt_value(argc, argv, &i, "--product", &missing))) {
+			o.product = v;
+		} else if ((v = opt_value(argc, argv, &i, "--version", &missing))) {
+			o.fw_version = v;
+		} else if ((v = opt_value(argc, argv, &i, "--hw", &missing))) {
+			if (nhw == MAX_HW)
+				return cli_usage_error("pack", "at most %d --hw revisions", MAX_HW);
+			hw[nhw++] = v;
+		} else if ((v = opt_value(argc, argv, &i, "--min-bootloader", &missing))) {
+			o.min_bootloader = v;
+		} else if ((v = opt_value(argc, argv, &i, "--build-id", &missing))) {
+			o.build_id = v;
+		} else if ((v = opt_value(argc, argv, &i, "--cm7", &missing))) {
+			o.cm7_file = v;
+		} else if ((v = opt_value(argc, argv, &i, "--cm4", &missing))) {
+			o.cm4_file = v;
+		} else if ((v = opt_value(argc, argv, &i, "--output", &missing)) ||
+		           (v = opt_value(argc, argv, &i, "-o", &missing))) {
+			out = v;
+		} else if (missing) {
+			return cli_usage_error("pack", "%s needs a value", a);
+		} else {
+			return cli_usage_error("pack", "unknown argument '%s'", a);
+		}
+		if (missing)
+			return cli_usage_error("pack", "%s needs a value", a);
+	}
+	if (!o.product)
+		return cli_usage_error("pack", "--product ID is required");
+	if (!o.fw_version)
+		return cli_usage_error("pack", "--version X.Y.Z is required");
+	if (!o.cm7_file && !o.cm4_file)
+		return cli_usage_error("pack", "give --cm7 FILE, --cm4 FILE or both");
+	if (!out)
+		return cli_usage_error("pack", "-o OUT is required");
+	o.hw_revs = hw;
+	o.hw_rev_count = nhw;
+
+	int err = flasher_package_build(&o, out);
+	if (err)
+		return cli_fail(err, "pack");
+	/* Read back what was written: the summary shows the real file and
+	 * proves it opens. */
+	flasher_package *pkg;
+	err = flasher_package_open(&pkg, out);
+	if (err)
+		return cli_fail(err, "pack: reading back the package");
+	char sha[65], vs[16];
+	hex(flasher_package_sha256(pkg), 32, sha);
+	flasher_semver_format(flasher_package_version(pkg), vs, sizeof vs);
+	cJSON *doc = json ? cJSON_CreateObject() : NULL, *arr = NULL;
+	if (json) {
+		cJSON_AddStringToObject(doc, "file", out);
+		cJSON_AddStringToObject(doc, "product", flasher_package_product(pkg));
+		cJSON_AddStringToObject(doc, "version", vs);
+		cJSON_AddStringToObject(doc, "sha256", sha);
+		arr = cJSON_AddArrayToObject(doc, "images");
+	} else {
+		printf("packed %s %s\n", flasher_package_product(pkg), vs);
+	}
+	for (size_t i = 0; i < flasher_package_image_count(pkg); i++) {
+		flasher_package_image img;
+		flasher_package_image(pkg, i, &img);
+		const char *core = img.core == FLASHER_CORE_CM7 ? "cm7" : "cm4";
+		if (json) {
+			cJSON *e = cJSON_CreateObject();
+			cJSON_AddItemToArray(arr, e);
+			cJSON_AddStringToObject(e, "core", core);
+			cJSON_AddNumberToObject(e, "payload_size", (double)img.payload_size);
+			cJSON_AddNumberToObject(e, "stored_size", (double)img.stored_size);
+			cJSON_AddStringToObject(e, "compression", img.compressed ? "zlib" : "none");
+			cJSON_AddNumberToObject(e, "ratio", ratio(&img));
+		} else {
+			printf("  %s  %8zu bytes -> %8zu stored  %s", core, img.payload_size, img.stored_size,
+			       img.compressed ? "zlib" : "raw ");
+			if (img.compressed)
+				printf(" (ratio %.2f)", ratio(&img));
+			printf("\n");
+		}
+	}
+	FILE *f = fopen(out, "rb");
+	long size = -1;
+	if (f && fseek(f, 0, SEEK_END) == 0)
+		size = ftell(f);
+	if (f)
+		fclose(f);
+	if (json) {
+		cJSON_AddNumberToObject(doc, "file_size", (double)size);
+		print_json(doc);
+		cJSON_Delete(doc);
+	} else {
+		printf("wrote %s: %ld bytes, sha256 %s\n", out, size, sha);
+	}
+	flasher_package_free(pkg);
+	return CLI_EXIT_OK;
+}
+
+/* ---- inspect --------------------------------------------------------------- */
+
+static void inspect_help(FILE *out)
+{
+	fprintf(out, "Usage: flasher inspect PKG [--json]\n"
+	             "\n"
+	             "Check a package completely (as 'flasher verify' does) and print everything in it:\n"
+	             "product, version, compatible hardware, minimum bootloader, build id, creation time,\n"
+	             "and per core image its slot, load address, payload size, CRC32, SHA-256 and how it\n"
+	             "is stored. A package that fails any check is not printed; the error names the\n"
+	             "first broken part.\n"
+	             "\n"
+	             "  --json   print one JSON document (a stable interface, docs/package-format.md):\n"
+	             "           the manifest's fields plus file, file_size, sha256 and per image\n"
+	             "           header_crc32. crc32/sha256 are of the firmware bytes as given to pack.\n");
+}
+
+/* Parses "CMD PKG [--json]" for inspect and verify. */
+static int parse_pkg_args(const char *cmd, int argc, char **argv, const char **path, int *json,
+                          void (*help)(FILE *))
+{
+	*path = NULL;
+	*json = 0;
+	for (int i = 1; i < argc; i++) {
+		if (is_help(argv[i])) {
+			help(stdout);
+			return -1;
+		} else if (!strcmp(argv[i], "--json")) {
+			*json = 1;
+		} else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+			return cli_usage_error(cmd, "unknown option '%s'", argv[i]);
+		} else if (*path) {
+			return cli_usage_error(cmd, "one package at a time ('%s' and '%s')", *path, argv[i]);
+		} else {
+			*path = argv[i];
+		}
+	}
+	if (!*path)
+		return cli_usage_error(cmd, "which package? (flasher %s PKG)", cmd);
+	return 0;
+}
+
+static cJSON *inspect_doc(const flasher_package *pkg, const char *path)
+{
+	cJSON *m = cJSON_Parse(flasher_package_manifest_json(pkg));
+	cJSON *doc = cJSON_CreateObject();
+	if (!m || !doc) {
+		cJSON_Delete(m);
+		cJSON_Delete(doc);
+		return NULL;
+	}
+	char sha[65];
+	hex(flasher_package_sha256(pkg), 32, sha);
+	cJSON_AddStringToObject(doc, "file", path);
+	size_t size = 0;
+	FILE *f = fopen(path, "rb");
+	if (f && fseek(f, 0, SEEK_END) == 0)
+		size = (size_t)ftell(f);
+	if (f)
+		fclose(f);
+	cJSON_AddNumberToObject(doc, "file_size", (double)size);
+	cJSON_AddStringToObject(doc, "sha256", sha);
+	/* Then the manifest's members, in their order. */
+	while (m->child) {
+		cJSON *it = cJSON_DetachItemViaPointer(m, m->child);
+		cJSON_AddItemToObject(doc, it->string, it);
+	}
+	cJSON_Delete(m);
+	cJSON *imgs = cJSON_GetObjectItemCaseSensitive(doc, "images");
+	for (size_t i = 0; i < flasher_package_image_count(pkg); i++) {
+		flasher_package_image img;
+		cJSON *e = cJSON_GetArrayItem(imgs, (int)i);
+		if (!e || flasher_package_image(pkg, i, &img) != 0)
+			continue;
+		const uint8_t *h = img.header + 124;
+		char crc[9];
+		snprintf(crc, sizeof crc, "%08x",
+		         (unsigned)(h[0] | h[1] << 8 | h[2] << 16 | (uint32_t)h[3] << 24));
+		cJSON_AddStringToObject(e, "header_crc32", crc);
+	}
+	return doc;
+}
+
+static const char *jstr(const cJSON *o, const char *k)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, k);
+	return cJSON_IsString(it) ? it->valuestring : NULL;
+}
+
+static double jnum(const cJSON *o, const char *k)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, k);
+	return cJSON_IsNumber(it) ? it->valuedouble : 0;
+}
+
+static void print_inspect(const cJSON *d)
+{
+	printf("package        %s (%.0f bytes)\n", jstr(d, "file"), jnum(d, "file_size"));
+	printf("sha256         %s\n", jstr(d, "sha256"));
+	printf("format         %s\n", jstr(d, "format"));
+	printf("product        %s\n", jstr(d, "product"));
+	printf("version        %s\n", jstr(d, "version"));
+	printf("hardware       ");
+	const cJSON *hw = cJSON_GetObjectItemCaseSensitive(d, "hw_revs"), *it;
+	if (cJSON_GetArraySize(hw) == 0)
+		printf("any revision");
+	int first = 1;
+	cJSON_ArrayForEach(it, hw)
+	{
+		printf("%s%s", first ? "" : ", ", it->valuestring);
+		first = 0;
+	}
+	printf("\n");
+	printf("min bootloader %s\n", jstr(d, "min_bootloader"));
+	printf("build id       %s\n", jstr(d, "build_id") ? jstr(d, "build_id") : "-");
+	printf("created        %s\n", jstr(d, "created"));
+	printf("set id         %s\n", jstr(d, "set_id"));
+	printf("signature      none\n");
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(d, "images"))
+	{
+		double payload = jnum(it, "payload_size"), stored = jnum(it, "stored_size");
+		printf("image %s\n", jstr(it, "core"));
+		printf("  slot         0x%08X, load address 0x%08X\n", (unsigned)jnum(it, "slot"),
+		       (unsigned)jnum(it, "load_address"));
+		printf("  payload      %.0f bytes, crc32 %s\n", payload, jstr(it, "crc32"));
+		printf("  sha256       %s\n", jstr(it, "sha256"));
+		printf("  header crc32 %s\n", jstr(it, "header_crc32"));
+		printf("  stored       %.0f bytes at offset %.0f, %s", stored, jnum(it, "stored_offset"),
+		       jstr(it, "compression"));
+		if (!strcmp(jstr(it, "compression"), "zlib") && stored > 128)
+			printf(" (ratio %.2f)", payload / (stored - 128));
+		printf(", crc32 %s\n", jstr(it, "stored_crc32"));
+	}
+}
+
+int cmd_inspect(int argc, char **argv)
+{
+	const char *path;
+	int json;
+	int r = parse_pkg_args("inspect", argc, argv, &path, &json, inspect_help);
+	if (r)
+		return r < 0 ? CLI_EXIT_OK : r;
+	flasher_package *pkg;
+	int err = flasher_package_open(&pkg, path);
+	if (err)
+		return cli_fail(err, "inspect");
+	cJSON *doc = inspect_doc(pkg, path);
+	flasher_package_free(pkg);
+	if (!doc)
+		return cli_fail(FLASHER_ENOMEM, "inspect");
+	if (json)
+		print_json(doc);
+	else
+		print_inspect(doc);
+	cJSON_Delete(doc);
+	return CLI_EXIT_OK;
+}
+
+/* ---- verify ------------------------------------------------------------------ */
+
+static void verify_help(FILE *out)
+{
+	fprintf(out, "Usage: flasher verify PKG [--json]\n"
+	             "\n"
+	             "Check a package without a unit: the header and manifest CRC32s, the exact file\n"
+	             "length, every image header (as the bootloader checks it), the CRC32 and SHA-256\n"
+	             "of every payload, and that the manifest and the image headers agree. Any single\n"
+	             "changed byte is found.\n"
+	             "\n"
+	             "Exit status 0 only for an intact package; otherwise 10 + |error code| (see\n"
+	             "'flasher --help'), and the message names the first broken part.\n"
+	             "\n"
+	             "  --json   print {\"file\", \"ok\", \"sha256\"} or {\"file\", \"ok\": false, \"error\",\n"
+	             "           \"code\", \"detail\"} as one JSON document\n");
+}
+
+int cmd_verify(int argc, char **argv)
+{
+	const char *path;
+	int json;
+	int r = parse_pkg_args("verify", argc, argv, &path, &json, verify_help);
+	if (r)
+		return r < 0 ? CLI_EXIT_OK : r;
+	flasher_package *pkg;
+	int err = flasher_package_open(&pkg, path);
+	if (!json) {
+		if (err)
+			return cli_fail(err, "verify");
+		char sha[65];
+		hex(flasher_package_sha256(pkg), 32, sha);
+		printf("%s: OK (%zu image%s, sha256 %s)\n", path, flasher_package_image_count(pkg),
+		       flasher_package_image_count(pkg) == 1 ? "" : "s", sha);
+		flasher_package_free(pkg);
+		return CLI_EXIT_OK;
+	}
+	cJSON *doc = cJSON_CreateObject();
+	cJSON_AddStringToObject(doc, "file", path);
+	cJSON_AddBoolToObject(doc, "ok", err == 0);
+	if (err) {
+		cJSON_AddStringToObject(doc, "error", flasher_error_name(err));
+		cJSON_AddNumberToObject(doc, "code", err);
+		cJSON_AddStringToObject(doc, "detail", flasher_error_last());
+	} else {
+		char sha[65];
+		hex(flasher_package_sha256(pkg), 32, sha);
+		cJSON_AddStringToObject(doc, "sha256", sha);
+		cJSON_AddNumberToObject(doc, "images", (double)flasher_package_image_count(pkg));
+	}
+	print_json(doc);
+	cJSON_Delete(doc);
+	flasher_package_free(pkg);
+	return cli_exit_code(err);
+}

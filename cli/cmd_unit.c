@@ -1,9 +1,479 @@
-/* PLACEHOLDER: replaced by the real commands. */
-#include "cli.h"
+/* Unit commands: info, update, confirm, rollback, reboot (docs/cli.md).
+ * Human output goes to stderr/stdout; with --json only JSON goes to stdout. */
+#include <cjson/cJSON.h>
+#include <signal.h>
 #include <stdio.h>
-int cmd_list(int argc, char **argv) { (void)argc; (void)argv; fprintf(stderr, "flasher list: not built yet\n"); return 1; }
-int cmd_info(int argc, char **argv) { (void)argc; (void)argv; fprintf(stderr, "flasher info: not built yet\n"); return 1; }
-int cmd_update(int argc, char **argv) { (void)argc; (void)argv; fprintf(stderr, "flasher update: not built yet\n"); return 1; }
-int cmd_confirm(int argc, char **argv) { (void)argc; (void)argv; fprintf(stderr, "flasher confirm: not built yet\n"); return 1; }
-int cmd_rollback(int argc, char **argv) { (void)argc; (void)argv; fprintf(stderr, "flasher rollback: not built yet\n"); return 1; }
-int cmd_reboot(int argc, char **argv) { (void)argc; (void)argv; fprintf(stderr, "flasher reboot: not built yet\n"); return 1; }
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "flasher.h"
+#include "progress.h"
+
+/* ---- arguments shared by the unit commands --------------------------------- */
+
+typedef struct unit_args {
+	const char *pos[2];     /* PORT [PKG] */
+	int npos;
+	int json;
+	int help;
+	int no_compress;
+	int bootloader;
+	int no_reboot;
+	const char *record;
+	int timeout_ms;
+	int wait_confirm_ms;
+} unit_args;
+
+enum { OPT_COMPRESS = 1, OPT_BOOTLOADER = 2, OPT_RECORD = 4, OPT_TIMEOUT = 8, OPT_UPDATE = 16 };
+
+static int parse_int(const char *cmd, const char *flag, const char *text, int *out)
+{
+	char *end;
+	long v = strtol(text, &end, 10);
+	if (!*text || *end || v <= 0 || v > 3600000)
+		return cli_usage_error(cmd, "%s wants milliseconds (1..3600000), not '%s'", flag, text);
+	*out = (int)v;
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, unsigned allowed, int npos, unit_args *a)
+{
+	const char *cmd = argv[0];
+	memset(a, 0, sizeof *a);
+	for (int i = 1; i < argc; i++) {
+		const char *s = argv[i];
+		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
+			a->help = 1;
+			return 0;
+		} else if (!strcmp(s, "--json")) {
+			a->json = 1;
+		} else if ((allowed & OPT_COMPRESS) && !strcmp(s, "--no-compress")) {
+			a->no_compress = 1;
+		} else if ((allowed & OPT_UPDATE) && !strcmp(s, "--no-reboot")) {
+			a->no_reboot = 1;
+		} else if ((allowed & OPT_BOOTLOADER) && !strcmp(s, "--bootloader")) {
+			a->bootloader = 1;
+		} else if ((allowed & OPT_RECORD) && !strcmp(s, "--record")) {
+			if (!val)
+				return cli_usage_error(cmd, "--record needs a FILE");
+			a->record = val;
+			i++;
+		} else if ((allowed & OPT_TIMEOUT) && !strcmp(s, "--timeout")) {
+			if (!val)
+				return cli_usage_error(cmd, "--timeout needs milliseconds");
+			if (parse_int(cmd, s, val, &a->timeout_ms))
+				return CLI_EXIT_USAGE;
+			i++;
+		} else if ((allowed & OPT_UPDATE) && !strcmp(s, "--wait-confirm")) {
+			if (!val)
+				return cli_usage_error(cmd, "--wait-confirm needs milliseconds");
+			if (parse_int(cmd, s, val, &a->wait_confirm_ms))
+				return CLI_EXIT_USAGE;
+			i++;
+		} else if (s[0] == '-' && s[1]) {
+			return cli_usage_error(cmd, "unknown option '%s'", s);
+		} else if (a->npos < npos) {
+			a->pos[a->npos++] = s;
+		} else {
+			return cli_usage_error(cmd, "unexpected argument '%s'", s);
+		}
+	}
+	if (a->npos < npos)
+		return cli_usage_error(cmd, npos == 2 ? "needs PORT and PKG" : "needs PORT");
+	return 0;
+}
+
+/* ---- output ------------------------------------------------------------------ */
+
+static const char *mode_name(flasher_mode m)
+{
+	return m == FLASHER_MODE_APPLICATION ? "application" : "bootloader";
+}
+
+static const char *state_name(flasher_boot_state s)
+{
+	switch (s) {
+	case FLASHER_STATE_EMPTY: return "empty";
+	case FLASHER_STATE_CONFIRMED: return "confirmed";
+	case FLASHER_STATE_PENDING: return "pending";
+	case FLASHER_STATE_TRIAL: return "trial";
+	case FLASHER_STATE_ROLLED_BACK: return "rolled_back";
+	}
+	return "unknown";
+}
+
+static const char *slot_state_name(int s)
+{
+	static const char *const names[] = {"empty", "active", "receiving", "staged", "previous", "invalid"};
+	return s >= 0 && s < (int)(sizeof names / sizeof names[0]) ? names[s] : "unknown";
+}
+
+static const char *core_name(flasher_core c)
+{
+	return c == FLASHER_CORE_CM4 ? "cm4" : c == FLASHER_CORE_CM7 ? "cm7" : "unknown";
+}
+
+static void add_version(cJSON *o, const char *key, uint32_t v)
+{
+	char buf[16];
+	if (!v) {
+		cJSON_AddNullToObject(o, key);
+		return;
+	}
+	flasher_semver_format(v, buf, sizeof buf);
+	cJSON_AddStringToObject(o, key, buf);
+}
+
+/* The running firmware version: cm7's, or cm4's if only cm4 runs. */
+static uint32_t running_version(const flasher_unit_info *u)
+{
+	return u->cm7_version ? u->cm7_version : u->cm4_version;
+}
+
+static cJSON *unit_json(const flasher_unit_info *u, const char *port)
+{
+	cJSON *o = cJSON_CreateObject();
+	char hex[16];
+	cJSON_AddStringToObject(o, "port", port);
+	cJSON_AddStringToObject(o, "uid", u->uid);
+	cJSON_AddStringToObject(o, "serial", u->serial);
+	cJSON_AddStringToObject(o, "product", u->product);
+	cJSON_AddStringToObject(o, "hw_rev", u->hw_rev);
+	add_version(o, "bootloader_version", u->bootloader_version);
+	cJSON_AddNumberToObject(o, "protocol_version", u->protocol_version);
+	cJSON_AddStringToObject(o, "mode", mode_name(u->mode));
+	cJSON_AddStringToObject(o, "state", state_name(u->state));
+	add_version(o, "version", running_version(u));
+	cJSON *fw = cJSON_AddObjectToObject(o, "firmware");
+	add_version(fw, "cm7", u->cm7_version);
+	add_version(fw, "cm4", u->cm4_version);
+	cJSON_AddNumberToObject(o, "trial_boots", u->trial_boots);
+	cJSON_AddNumberToObject(o, "last_boot_error", u->last_boot_error);
+	cJSON_AddNumberToObject(o, "max_payload", u->max_payload);
+	cJSON_AddNumberToObject(o, "window", u->window);
+	cJSON_AddNumberToObject(o, "op_timeout_ms", u->op_timeout_ms);
+	cJSON *slots = cJSON_AddArrayToObject(o, "slots");
+	for (size_t i = 0; i < u->slot_count; i++) {
+		const flasher_slot *s = &u->slots[i];
+		cJSON *j = cJSON_CreateObject();
+		cJSON_AddStringToObject(j, "core", core_name(s->core));
+		cJSON_AddStringToObject(j, "role", s->primary ? "primary" : "secondary");
+		cJSON_AddStringToObject(j, "state", slot_state_name(s->state));
+		snprintf(hex, sizeof hex, "0x%08x", (unsigned)s->address);
+		cJSON_AddStringToObject(j, "address", hex);
+		cJSON_AddNumberToObject(j, "size", s->size);
+		add_version(j, "version", s->version);
+		snprintf(hex, sizeof hex, "%08x", (unsigned)s->payload_crc32);
+		cJSON_AddStringToObject(j, "payload_crc32", hex);
+		cJSON_AddItemToArray(slots, j);
+	}
+	return o;
+}
+
+static void print_json(cJSON *o)
+{
+	char *text = cJSON_PrintUnformatted(o);
+	if (text) {
+		printf("%s\n", text);
+		fflush(stdout);
+	}
+	free(text);
+	cJSON_Delete(o);
+}
+
+static void print_unit(const flasher_unit_info *u, const char *port)
+{
+	char bl[16], v7[16] = "-", v4[16] = "-";
+	flasher_semver_format(u->bootloader_version, bl, sizeof bl);
+	if (u->cm7_version)
+		flasher_semver_format(u->cm7_version, v7, sizeof v7);
+	if (u->cm4_version)
+		flasher_semver_format(u->cm4_version, v4, sizeof v4);
+	printf("port:        %s\n", port);
+	printf("uid:         %s\n", u->uid);
+	printf("serial:      %s\n", u->serial);
+	printf("product:     %s (hardware %s)\n", u->product, u->hw_rev);
+	printf("bootloader:  %s (protocol %u)\n", bl, u->protocol_version);
+	printf("mode:        %s\n", mode_name(u->mode));
+	printf("state:       %s%s\n", state_name(u->state),
+	       u->state == FLASHER_STATE_TRIAL ? " (not yet confirmed)" : "");
+	printf("firmware:    cm7 %s, cm4 %s\n", v7, v4);
+	if (u->last_boot_error)
+		printf("last boot error: %d\n", u->last_boot_error);
+	for (size_t i = 0; i < u->slot_count; i++) {
+		const flasher_slot *s = &u->slots[i];
+		char v[16] = "-";
+		if (s->version)
+			flasher_semver_format(s->version, v, sizeof v);
+		printf("slot:        %s %-9s 0x%08x %4u KiB  %-9s %s\n", core_name(s->core),
+		       s->primary ? "primary" : "secondary", (unsigned)s->address, (unsigned)(s->size / 1024),
+		       slot_state_name(s->state), v);
+	}
+}
+
+/* Failure: a JSON error event (with --json) on stdout, and always the
+ * human message on stderr. */
+static int fail(const unit_args *a, int err, const char *what)
+{
+	if (a->json) {
+		cJSON *o = cJSON_CreateObject();
+		char msg[600];
+		snprintf(msg, sizeof msg, "%s: %s", what, *flasher_error_last() ? flasher_error_last() : flasher_strerror(err));
+		cJSON_AddStringToObject(o, "event", "error");
+		cJSON_AddNumberToObject(o, "code", err);
+		cJSON_AddStringToObject(o, "name", flasher_error_name(err));
+		cJSON_AddStringToObject(o, "message", msg);
+		cJSON_AddNumberToObject(o, "exit", cli_exit_code(err));
+		print_json(o);
+	}
+	return cli_fail(err, what);
+}
+
+/* Ctrl-C cancels the running operation cleanly (the library returns
+ * FLASHER_ECANCELLED and the unit keeps its durable progress). */
+static flasher_session *volatile sig_session;
+
+static void on_sigint(int sig)
+{
+	(void)sig;
+	if (sig_session)
+		flasher_session_cancel(sig_session);
+}
+
+static void catch_sigint(flasher_session *s)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sig_session = s;
+	sa.sa_handler = s ? on_sigint : SIG_DFL;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+static int open_unit(const unit_args *a, flasher_session **s)
+{
+	flasher_session_options o = FLASHER_SESSION_OPTIONS_INIT;
+	if (a->timeout_ms)
+		o.timeout_ms = a->timeout_ms;
+	o.record_path = a->record;
+	int err = flasher_session_open(s, a->pos[0], &o);
+	if (err)
+		return err;
+	catch_sigint(*s);
+	return 0;
+}
+
+static void close_unit(flasher_session *s)
+{
+	catch_sigint(NULL);
+	flasher_session_close(s);
+}
+
+/* ---- commands ------------------------------------------------------------- */
+
+int cmd_info(int argc, char **argv)
+{
+	unit_args a;
+	int rc = parse_args(argc, argv, OPT_TIMEOUT | OPT_RECORD, 1, &a);
+	if (rc)
+		return rc;
+	if (a.help) {
+		printf("Usage: flasher info PORT [--json] [--timeout MS] [--record FILE]\n\n"
+		       "Identity, mode, boot state, firmware versions and slot table of a unit.\n"
+		       "PORT: serial device, pty path, unix:PATH, tcp:HOST:PORT or the unit's serial/uid.\n"
+		       "  --json         one JSON document on stdout\n"
+		       "  --timeout MS   per-request timeout floor (default 1000)\n"
+		       "  --record FILE  record every byte on the link\n");
+		return CLI_EXIT_OK;
+	}
+	flasher_session *s;
+	int err = open_unit(&a, &s);
+	if (err)
+		return fail(&a, err, a.pos[0]);
+	flasher_unit_info u;
+	err = flasher_session_info(s, &u);
+	if (err) {
+		rc = fail(&a, err, a.pos[0]);
+		close_unit(s);
+		return rc;
+	}
+	if (a.json)
+		print_json(unit_json(&u, flasher_session_port(s)));
+	else
+		print_unit(&u, flasher_session_port(s));
+	close_unit(s);
+	return CLI_EXIT_OK;
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+	struct timespec t1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+int cmd_update(int argc, char **argv)
+{
+	unit_args a;
+	int rc = parse_args(argc, argv, OPT_COMPRESS | OPT_RECORD | OPT_TIMEOUT | OPT_UPDATE, 2, &a);
+	if (rc)
+		return rc;
+	if (a.help) {
+		printf("Usage: flasher update PORT PKG [--json] [--no-compress] [--record FILE] [--timeout MS]\n"
+		       "                      [--wait-confirm MS] [--no-reboot]\n\n"
+		       "Update a unit with a package: check it fits the unit (before any flash write),\n"
+		       "enter the bootloader, send every image (an interrupted update resumes where the\n"
+		       "unit has durable data), verify on the unit, activate both cores as a set, reboot\n"
+		       "and wait until the unit runs the new version. Ctrl-C cancels cleanly.\n\n"
+		       "  --json             one JSON event per line on stdout (phase, progress, done, error)\n"
+		       "  --no-compress      send DATA uncompressed\n"
+		       "  --record FILE      record every byte on the link\n"
+		       "  --timeout MS       per-request timeout floor (default 1000)\n"
+		       "  --wait-confirm MS  how long the new firmware may take to confirm (default 10000)\n"
+		       "  --no-reboot        stop once the activation is recorded (applies at next reboot)\n\n"
+		       "Exit 0 only when the unit runs and reports the new version; else 10 + |error|.\n");
+		return CLI_EXIT_OK;
+	}
+	flasher_package *pkg;
+	int err = flasher_package_open(&pkg, a.pos[1]);
+	if (err)
+		return fail(&a, err, a.pos[1]);
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	flasher_session *s;
+	err = open_unit(&a, &s);
+	if (err) {
+		flasher_package_free(pkg);
+		return fail(&a, err, a.pos[0]);
+	}
+	cli_progress prog;
+	cli_progress_init(&prog, a.json);
+	flasher_update_options uo = FLASHER_UPDATE_OPTIONS_INIT;
+	uo.progress = cli_progress_cb;
+	uo.payload = &prog;
+	uo.compress = !a.no_compress;
+	uo.no_reboot = a.no_reboot;
+	if (a.wait_confirm_ms)
+		uo.wait_confirm_ms = a.wait_confirm_ms;
+	flasher_update_result r;
+	err = flasher_session_update(s, pkg, &uo, &r);
+	cli_progress_finish(&prog);
+	double secs = seconds_since(&t0);
+	char ver[16];
+	flasher_semver_format(flasher_package_version(pkg), ver, sizeof ver);
+	if (err) {
+		char what[300];
+		snprintf(what, sizeof what, "update of %s to %s", a.pos[0], ver);
+		rc = fail(&a, err, what);
+	} else if (a.json) {
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "event", "done");
+		cJSON_AddStringToObject(o, "version", ver);
+		cJSON *old = cJSON_AddObjectToObject(o, "old");
+		add_version(old, "cm7", r.old_cm7_version);
+		add_version(old, "cm4", r.old_cm4_version);
+		cJSON_AddNumberToObject(o, "payload_bytes", (double)r.payload_bytes);
+		cJSON_AddNumberToObject(o, "resumed_bytes", (double)r.resumed_bytes);
+		cJSON_AddNumberToObject(o, "sent_bytes", (double)r.sent_bytes);
+		cJSON_AddNumberToObject(o, "wire_bytes", (double)r.wire_bytes);
+		cJSON_AddNumberToObject(o, "seconds", secs);
+		if (!a.no_reboot)
+			cJSON_AddItemToObject(o, "unit", unit_json(&r.after, flasher_session_port(s)));
+		print_json(o);
+		rc = CLI_EXIT_OK;
+	} else {
+		char sent[32], wire[32];
+		cli_format_bytes((double)r.sent_bytes, sent, sizeof sent);
+		cli_format_bytes((double)r.wire_bytes, wire, sizeof wire);
+		if (a.no_reboot)
+			printf("activated %s on %s (applies at the next reboot)", ver, flasher_session_port(s));
+		else
+			printf("updated %s to %s (%s, %s)", flasher_session_port(s), ver, mode_name(r.after.mode),
+			       state_name(r.after.state));
+		printf(" in %.1f s: sent %s", secs, sent);
+		if (r.resumed_bytes)
+			printf(" (resumed %llu bytes)", (unsigned long long)r.resumed_bytes);
+		printf(", %s on the wire\n", wire);
+		rc = CLI_EXIT_OK;
+	}
+	close_unit(s);
+	flasher_package_free(pkg);
+	return rc;
+}
+
+/* confirm / rollback / reboot: one operation, then the unit as it is now */
+static int simple_command(int argc, char **argv, unsigned allowed, const char *usage, int which)
+{
+	unit_args a;
+	int rc = parse_args(argc, argv, allowed | OPT_TIMEOUT, 1, &a);
+	if (rc)
+		return rc;
+	if (a.help) {
+		fputs(usage, stdout);
+		return CLI_EXIT_OK;
+	}
+	flasher_session *s;
+	int err = open_unit(&a, &s);
+	if (err)
+		return fail(&a, err, a.pos[0]);
+	const char *what = which == 0 ? "confirm" : which == 1 ? "rollback" : "reboot";
+	if (which == 0)
+		err = flasher_session_confirm(s);
+	else if (which == 1)
+		err = flasher_session_rollback(s);
+	else
+		err = flasher_session_reboot(s, a.bootloader);
+	flasher_unit_info u;
+	if (!err)
+		err = flasher_session_info(s, &u);
+	if (err) {
+		char msg[300];
+		snprintf(msg, sizeof msg, "%s %s", what, a.pos[0]);
+		rc = fail(&a, err, msg);
+	} else if (a.json) {
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "event", "done");
+		cJSON_AddStringToObject(o, "command", what);
+		cJSON_AddItemToObject(o, "unit", unit_json(&u, flasher_session_port(s)));
+		print_json(o);
+	} else {
+		char v[16] = "none";
+		if (running_version(&u))
+			flasher_semver_format(running_version(&u), v, sizeof v);
+		printf("%s: %s is in %s mode, state %s, firmware %s\n", what, flasher_session_port(s), mode_name(u.mode),
+		       state_name(u.state), v);
+	}
+	close_unit(s);
+	return rc;
+}
+
+int cmd_confirm(int argc, char **argv)
+{
+	return simple_command(argc, argv, 0,
+	                      "Usage: flasher confirm PORT [--json] [--timeout MS]\n\n"
+	                      "Make the firmware running on trial permanent (works in application and\n"
+	                      "bootloader mode).\n",
+	                      0);
+}
+
+int cmd_rollback(int argc, char **argv)
+{
+	return simple_command(argc, argv, 0,
+	                      "Usage: flasher rollback PORT [--json] [--timeout MS]\n\n"
+	                      "Go back to the previous firmware pair: enters the bootloader if needed,\n"
+	                      "asks for the rollback, reboots and waits for the unit.\n",
+	                      1);
+}
+
+int cmd_reboot(int argc, char **argv)
+{
+	return simple_command(argc, argv, OPT_BOOTLOADER,
+	                      "Usage: flasher reboot PORT [--bootloader] [--json] [--timeout MS]\n\n"
+	                      "Reboot the unit and wait until it answers again; --bootloader keeps it\n"
+	                      "in the bootloader.\n",
+	                      2);
+}

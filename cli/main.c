@@ -15,7 +15,7 @@ static const struct command {
 	{"pack", cmd_pack, "pack --product ID --version X.Y.Z [--hw REV]... [--cm7 FILE] [--cm4 FILE] -o OUT"},
 	{"inspect", cmd_inspect, "inspect PKG [--json]          print everything in a package"},
 	{"verify", cmd_verify, "verify PKG [--json]           check every CRC and hash of a package"},
-	{"list", cmd_list, "list [--json]                 list connected units"},
+	{"list", cmd_list, "list [--json] [--all]         list connected units"},
 	{"info", cmd_info, "info PORT [--json]            identity, versions and slots of a unit"},
 	{"update", cmd_update, "update PORT PKG [--json]      update a unit (resumes an interrupted update)"},
 	{"confirm", cmd_confirm, "confirm PORT [--json]         make the running trial firmware permanent"},

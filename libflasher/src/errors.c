@@ -66,12 +66,22 @@ int flasher__error(int code, const char *fmt, ...)
 
 int flasher__error_wrap(int code, const char *fmt, ...)
 {
-	char prefix[256], old[sizeof last_detail];
+	char old[sizeof last_detail];
 	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(prefix, sizeof prefix, fmt, ap);
-	va_end(ap);
+	size_t used;
 	memcpy(old, last_detail, sizeof old);
-	snprintf(last_detail, sizeof last_detail, "%s: %s", prefix, old);
+	va_start(ap, fmt);
+	int n = vsnprintf(last_detail, sizeof last_detail, fmt, ap);
+	va_end(ap);
+	used = n < 0 ? 0 : (size_t)n;
+	if (used >= sizeof last_detail - 3)
+		return code; /* no room left for the old detail */
+	last_detail[used++] = ':';
+	last_detail[used++] = ' ';
+	size_t rest = strnlen(old, sizeof old - 1);
+	if (rest > sizeof last_detail - 1 - used)
+		rest = sizeof last_detail - 1 - used;
+	memcpy(last_detail + used, old, rest);
+	last_detail[used + rest] = '\0';
 	return code;
 }

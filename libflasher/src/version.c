@@ -30,17 +30,22 @@ static int parse_part(const char **p, unsigned long max, unsigned long *out, con
 
 int flasher_semver_parse(const char *text, uint32_t *out)
 {
-	unsigned long maj, min, pat;
+	unsigned long part[3];
+	static const unsigned long max[3] = {255, 255, 65535};
+	static const char *const name[3] = {"major", "minor", "patch"};
 	const char *p = text;
 	if (!text || !out)
 		return flasher__error(FLASHER_EINVAL, "version: NULL argument");
-	if (parse_part(&p, 255, &maj, text, "major") || *p++ != '.' ||
-	    parse_part(&p, 255, &min, text, "minor") || *p++ != '.' ||
-	    parse_part(&p, 65535, &pat, text, "patch"))
-		return flasher__error(FLASHER_EINVAL, "version '%s' is not MAJOR.MINOR.PATCH (e.g. 1.2.3)", text);
+	for (int i = 0; i < 3; i++) {
+		int err = parse_part(&p, max[i], &part[i], text, name[i]);
+		if (err)
+			return err;
+		if (i < 2 && *p++ != '.')
+			return flasher__error(FLASHER_EINVAL, "version '%s' is not MAJOR.MINOR.PATCH (e.g. 1.2.3)", text);
+	}
 	if (*p != '\0')
 		return flasher__error(FLASHER_EINVAL, "version '%s': unexpected '%s' after the patch number", text, p);
-	*out = (uint32_t)(maj << 24 | min << 16 | pat);
+	*out = (uint32_t)(part[0] << 24 | part[1] << 16 | part[2]);
 	return 0;
 }
 

@@ -57,8 +57,12 @@ FLASHER_API const uint8_t *flasher_package_sha256(const flasher_package *pkg);
 FLASHER_API const char *flasher_package_manifest_json(const flasher_package *pkg);
 
 FLASHER_API size_t flasher_package_image_count(const flasher_package *pkg);
-/** Image i (0 <= i < count); pointers live as long as pkg. */
-FLASHER_API int flasher_package_image(const flasher_package *pkg, size_t i, flasher_package_image *out);
+/** Image i (0 <= i < count); pointers live as long as pkg.
+ *  (C gives typedefs and functions one namespace, so the function cannot be
+ *  named like the flasher_package_image type; the macro keeps the call
+ *  spelling flasher_package_image(pkg, i, &img) working.) @since 0.1 */
+FLASHER_API int flasher_package_get_image(const flasher_package *pkg, size_t i, flasher_package_image *out);
+#define flasher_package_image(pkg, i, out) flasher_package_get_image((pkg), (i), (out))
 /** The image for a core, or FLASHER_ENOTFOUND. */
 FLASHER_API int flasher_package_find(const flasher_package *pkg, flasher_core core, flasher_package_image *out);
 

@@ -69,9 +69,26 @@ typedef struct flasher_fault_config {
 /** Wrap inner (ownership passes to the wrapper). @since 0.1 */
 FLASHER_API int flasher_transport_fault_wrap(flasher_transport **out, flasher_transport *inner,
                                              const flasher_fault_config *cfg);
+/** What a fault wrapper did so far. @since 0.1 */
+typedef struct flasher_fault_stats {
+	uint64_t bytes;        /**< bytes that went through the faulty direction(s) */
+	uint64_t corrupted;    /**< bytes with one bit flipped */
+	uint64_t dropped;      /**< bytes lost */
+	uint64_t duplicated;   /**< bytes delivered twice */
+	uint64_t stalls;       /**< pauses of stall_ms */
+	int disconnected;      /**< 1 once disconnect_after was reached */
+} flasher_fault_stats;
+
+/** Counters of a handle made by flasher_transport_fault_wrap (FLASHER_EINVAL
+ *  for any other handle). @since 0.1 */
+FLASHER_API int flasher_transport_fault_stats(const flasher_transport *t, flasher_fault_stats *out);
+
 /** Record every byte both ways with timestamps to path (ownership of inner passes). @since 0.1 */
 FLASHER_API int flasher_transport_record_wrap(flasher_transport **out, flasher_transport *inner, const char *path);
 /** Play a recording back: answers what the unit answered. @since 0.1 */
 FLASHER_API int flasher_transport_replay_open(flasher_transport **out, const char *path);
+/** After a replay: 0 when the host wrote every byte the recording holds,
+ *  FLASHER_EPROTOCOL naming the first missing offset otherwise. @since 0.1 */
+FLASHER_API int flasher_transport_replay_finished(const flasher_transport *t);
 
 #endif

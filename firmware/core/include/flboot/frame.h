@@ -50,6 +50,15 @@ typedef struct flboot_frame {
 	const uint8_t *payload;
 } flboot_frame;
 
+/** Start a decoder on the caller's buffer (cap bytes; FLBOOT_FRAME_MAX_WIRE
+ *  holds any legal frame). max_payload 0, or above FLBOOT_FRAME_MAX_PAYLOAD,
+ *  means FLBOOT_FRAME_MAX_PAYLOAD. A frame is checked in this order and
+ *  dropped into the first counter that applies: COBS coding (bad_cobs),
+ *  at least header + CRC (bad_length), CRC (bad_crc), version
+ *  (bad_version), header length = real payload length (bad_length),
+ *  payload <= max_payload (oversized). A frame whose coding outgrows the
+ *  buffer or the payload limit is counted once as oversized and skipped up
+ *  to the next 0x00. */
 void flboot_frame_decoder_init(flboot_frame_decoder *dec, uint8_t *buf, size_t cap, size_t max_payload);
 
 /** Consume bytes from data[0..len) until one complete valid frame is

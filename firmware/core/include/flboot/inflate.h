@@ -11,4 +11,11 @@
  *  truncated, or would write more than out_cap bytes. Never reads or writes
  *  outside the given buffers. */
 long flboot_inflate(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_cap);
+
+/* Negative results of flboot_inflate (added by the codec work; any negative
+ * value means the block is unusable, these only tell why). */
+#define FLBOOT_INFLATE_E_TRUNCATED (-1) /* input ended inside the stream      */
+#define FLBOOT_INFLATE_E_DATA (-2)      /* malformed block, code or length    */
+#define FLBOOT_INFLATE_E_DISTANCE (-3)  /* reference before the output start  */
+#define FLBOOT_INFLATE_E_OUTPUT (-4)    /* would write more than out_cap      */
 #endif

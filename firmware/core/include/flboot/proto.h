@@ -24,7 +24,9 @@
 #define FLBOOT_FRAME_MAX_RAW (FLBOOT_FRAME_HEADER_SIZE + FLBOOT_FRAME_MAX_PAYLOAD + FLBOOT_FRAME_CRC_SIZE)
 /* COBS adds at most one byte per 254 plus one; plus the 0x00 delimiter. */
 #define FLBOOT_COBS_MAX_ENCODED(n) ((n) + (n) / 254u + 2u)
-#define FLBOOT_FRAME_MAX_WIRE FLBOOT_COBS_MAX_ENCODED(FLBOOT_FRAME_MAX_RAW)
+/* Largest encoded frame: the COBS body, the trailing 0x00 and the leading
+ * 0x00 that flboot_frame_encode also writes (hence + 1). */
+#define FLBOOT_FRAME_MAX_WIRE (FLBOOT_COBS_MAX_ENCODED(FLBOOT_FRAME_MAX_RAW) + 1u)
 
 typedef struct __attribute__((packed)) flboot_frame_header {
 	uint8_t version;  /* FLBOOT_PROTO_VERSION */
@@ -79,6 +81,7 @@ enum flboot_err {
 	FLBOOT_E_PROTECTED = -19,  /* would touch the bootloader sector          */
 	FLBOOT_E_TOO_LARGE = -20,  /* payload above the announced maximum        */
 	FLBOOT_E_MODE = -21,       /* not available in this mode (app/loader)    */
+	FLBOOT_E_TRIAL = -22,      /* trial pair not confirmed in time: reverted */
 };
 
 /* ---- semantic version packed in 32 bits: major.minor.patch ------------- */
@@ -160,7 +163,7 @@ typedef struct __attribute__((packed)) flboot_hello {
 	uint32_t rsv2;
 	flboot_slot_info slots[FLBOOT_MAX_SLOTS];
 } flboot_hello;
-_Static_assert(sizeof(flboot_hello) == 120 + 4 * 20, "hello size");
+_Static_assert(sizeof(flboot_hello) == 104 + 4 * 20, "hello size");
 
 #define FLBOOT_FEAT_DEFLATE 0x01u /* accepts FLBOOT_FLAG_COMPRESSED DATA */
 #define FLBOOT_FEAT_RESUME 0x02u  /* BEGIN answers a durable resume offset */

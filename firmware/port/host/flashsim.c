@@ -1,0 +1,421 @@
+/*
+ * flashsim.c - STM32H755 flash model with power-cut injection (flashsim.h).
+ */
+#include "flashsim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define WORD FLBOOT_FLASH_WORD
+#define DATA_OFF FLASHSIM_FILE_HEADER
+#define WORDS_PER_SECTOR (FLBOOT_SECTOR_SIZE / WORD)
+static const char file_magic[8] = { 'F', 'L', 'S', 'I', 'M', '0', '0', '1' };
+
+struct flashsim {
+	uint8_t *data;  /* FLBOOT_FLASH_SIZE bytes */
+	uint8_t *state; /* FLASHSIM_WORDS bytes, enum flashsim_word_state */
+	int fd;         /* -1: RAM only */
+	flashsim_stats stats;
+	uint64_t since_arm; /* ops counted since flashsim_arm_cut */
+	uint64_t cut_at;    /* 0: no cut armed */
+	int cut_phase;
+	uint64_t rng;
+	int unpowered;
+	int real_timing;
+	uint32_t protect;
+};
+
+/* splitmix64: small, seedable, good enough to scatter torn words. */
+static uint64_t rng_next(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+	return z ^ (z >> 31);
+}
+
+static void fill_random(uint64_t *s, uint8_t *p, size_t n)
+{
+	while (n) {
+		uint64_t r = rng_next(s);
+		size_t k = n < sizeof(r) ? n : sizeof(r);
+		memcpy(p, &r, k);
+		p += k;
+		n -= k;
+	}
+}
+
+static void sleep_us(uint32_t us)
+{
+	struct timespec ts = { .tv_sec = us / 1000000u, .tv_nsec = (long)(us % 1000000u) * 1000 };
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+static int pwrite_all(int fd, const void *buf, size_t len, off_t off)
+{
+	const uint8_t *p = buf;
+	while (len) {
+		ssize_t n = pwrite(fd, p, len, off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+		off += n;
+	}
+	return 0;
+}
+
+static int pread_all(int fd, void *buf, size_t len, off_t off)
+{
+	uint8_t *p = buf;
+	while (len) {
+		ssize_t n = pread(fd, p, len, off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EINVAL;
+		p += n;
+		len -= (size_t)n;
+		off += n;
+	}
+	return 0;
+}
+
+/* Write through the words [first, first+count) (data and states). */
+static int sync_words(flashsim *fs, uint32_t first, uint32_t count)
+{
+	int rc;
+
+	if (fs->fd < 0)
+		return 0;
+	rc = pwrite_all(fs->fd, fs->data + (size_t)first * WORD, (size_t)count * WORD,
+	                (off_t)DATA_OFF + (off_t)first * WORD);
+	if (rc == 0)
+		rc = pwrite_all(fs->fd, fs->state + first, count,
+		                (off_t)DATA_OFF + FLBOOT_FLASH_SIZE + first);
+	return rc;
+}
+
+int flashsim_open(flashsim **out, const char *path)
+{
+	flashsim *fs;
+	int rc = 0;
+
+	*out = NULL;
+	fs = calloc(1, sizeof(*fs));
+	if (!fs)
+		return -ENOMEM;
+	fs->fd = -1;
+	fs->data = malloc(FLBOOT_FLASH_SIZE);
+	fs->state = calloc(1, FLASHSIM_WORDS);
+	if (!fs->data || !fs->state) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	memset(fs->data, 0xFF, FLBOOT_FLASH_SIZE);
+
+	if (path) {
+		struct stat st;
+		uint8_t head[FLASHSIM_FILE_HEADER];
+
+		fs->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+		if (fs->fd < 0) {
+			rc = -errno;
+			goto fail;
+		}
+		if (fstat(fs->fd, &st) != 0) {
+			rc = -errno;
+			goto fail;
+		}
+		if (st.st_size == 0) {
+			/* new file: a fully erased part */
+			memset(head, 0, sizeof(head));
+			memcpy(head, file_magic, sizeof(file_magic));
+			rc = pwrite_all(fs->fd, head, sizeof(head), 0);
+			if (rc == 0)
+				rc = sync_words(fs, 0, FLASHSIM_WORDS);
+			if (rc)
+				goto fail;
+		} else {
+			if (st.st_size != (off_t)FLASHSIM_STATE_BYTES) {
+				rc = -EINVAL;
+				goto fail;
+			}
+			rc = pread_all(fs->fd, head, sizeof(head), 0);
+			if (rc == 0 && memcmp(head, file_magic, sizeof(file_magic)) != 0)
+				rc = -EINVAL;
+			if (rc == 0)
+				rc = pread_all(fs->fd, fs->data, FLBOOT_FLASH_SIZE, DATA_OFF);
+			if (rc == 0)
+				rc = pread_all(fs->fd, fs->state, FLASHSIM_WORDS,
+				               DATA_OFF + FLBOOT_FLASH_SIZE);
+			if (rc)
+				goto fail;
+		}
+	}
+	*out = fs;
+	return 0;
+fail:
+	flashsim_close(fs);
+	return rc;
+}
+
+void flashsim_close(flashsim *fs)
+{
+	if (!fs)
+		return;
+	if (fs->fd >= 0)
+		close(fs->fd);
+	free(fs->data);
+	free(fs->state);
+	free(fs);
+}
+
+/* Counts the operation and decides whether the armed cut strikes now. */
+static int cut_now(flashsim *fs)
+{
+	fs->since_arm++;
+	return fs->cut_at != 0 && fs->since_arm == fs->cut_at;
+}
+
+int flashsim_read(void *ctx, uint32_t addr, void *buf, uint32_t len)
+{
+	flashsim *fs = ctx;
+	uint32_t off, w;
+
+	if (fs->unpowered) {
+		fs->stats.failed++;
+		return FLBOOT_E_FLASH;
+	}
+	fs->stats.reads++;
+	if (addr < FLBOOT_FLASH_BASE || addr - FLBOOT_FLASH_BASE > FLBOOT_FLASH_SIZE ||
+	    len > FLBOOT_FLASH_SIZE - (addr - FLBOOT_FLASH_BASE)) {
+		fs->stats.failed++;
+		return FLBOOT_E_FLASH;
+	}
+	if (len == 0)
+		return 0;
+	off = addr - FLBOOT_FLASH_BASE;
+	for (w = off / WORD; w <= (off + len - 1) / WORD; w++) {
+		if (fs->state[w] == FLASHSIM_WORD_CORRUPT) {
+			fs->stats.failed++;
+			fs->stats.ecc_reads++;
+			return FLBOOT_E_ECC;
+		}
+	}
+	memcpy(buf, fs->data + off, len);
+	return 0;
+}
+
+int flashsim_erase(void *ctx, uint32_t sector)
+{
+	flashsim *fs = ctx;
+	uint32_t first = sector * WORDS_PER_SECTOR, w;
+	int cut;
+
+	if (fs->unpowered) {
+		fs->stats.failed++;
+		return FLBOOT_E_FLASH;
+	}
+	fs->stats.erases++;
+	cut = cut_now(fs);
+	if (sector >= FLBOOT_SECTOR_COUNT || (fs->protect & (1u << sector))) {
+		/* a refused erase still counts as an operation a cut can hit */
+		if (cut)
+			fs->unpowered = 1;
+		fs->stats.failed++;
+		return FLBOOT_E_FLASH;
+	}
+	if (cut && fs->cut_phase == FLASHSIM_CUT_BEFORE) {
+		fs->unpowered = 1;
+		fs->stats.failed++;
+		return FLBOOT_E_FLASH;
+	}
+	if (fs->real_timing)
+		sleep_us(cut && fs->cut_phase == FLASHSIM_CUT_DURING ? FLASHSIM_ERASE_US / 2
+		                                                       : FLASHSIM_ERASE_US);
+	if (cut && fs->cut_phase == FLASHSIM_CUT_DURING) {
+		/* torn erase: each word independently done, untouched or corrupt */
+		for (w = first; w < first + WORDS_PER_SECTOR; w++) {
+			switch (rng_next(&fs->rng) % 3) {
+			case 0:
+				memset(fs->data + (size_t)w * WORD, 0xFF, WORD);
+				fs->state[w] = FLASHSIM_WORD_ERASED;
+				break;
+			case 1:
+				break;
+			default:
+				fill_random(&fs->rng, fs->data + (size_t)w * WORD, WORD);
+				fs->state[w] = FLASHSIM_WORD_CORRUPT;
+				break;
+			}
+		}
+	} else {
+		memset(fs->data + (size_t)first * WORD, 0xFF, FLBOOT_SECTOR_SIZE);
+		memset(fs->state + first, FLASHSIM_WORD_ERASED, WORDS_PER_SECTOR);
+	}
+	if (sync_words(fs, first, WORDS_PER_SECTOR) != 0 && !cut) {
+		fs->stats.failed++;
+		return FLBOOT_E_FLASH;
+	}
+	if (cut) {
+		fs->unpowered = 1;
+		if (fs->cut_phase == FLASHSIM_CUT_DURING) {
+			fs->stats.failed++;
+			return FLBOOT_E_FLASH;
+		}
+	}
+	return 0;
+}
+
+int flashsim_program(void *ctx, uint32_t addr, const uint8_t word[32])
+{
+	flashsim *fs = ctx;
+	uint32_t off, w;
+	int cut, rc = 0;
+
+	if (fs->unpowered) {
+		fs->stats.failed++;
+		return FLBOOT_E_FLASH;
+	}
+	fs->stats.programs++;
+	cut = cut_now(fs);
+	off = addr - FLBOOT_FLASH_BASE;
+	if (addr < FLBOOT_FLASH_BASE || off >= FLBOOT_FLASH_SIZE || (off % WORD) != 0 ||
+	    (fs->protect & (1u << (off / FLBOOT_SECTOR_SIZE)))) {
+		if (cut)
+			fs->unpowered = 1;
+		fs->stats.failed++;
+		return FLBOOT_E_FLASH;
+	}
+	w = off / WORD;
+	if (cut && fs->cut_phase == FLASHSIM_CUT_BEFORE) {
+		fs->unpowered = 1;
+		fs->stats.failed++;
+		return FLBOOT_E_FLASH;
+	}
+	if (fs->real_timing)
+		sleep_us(FLASHSIM_PROGRAM_US);
+	if (cut && fs->cut_phase == FLASHSIM_CUT_DURING) {
+		/* torn: some bits of the new word landed, the ECC did not */
+		uint8_t noise[WORD];
+		uint32_t i;
+
+		fill_random(&fs->rng, noise, sizeof(noise));
+		for (i = 0; i < WORD; i++)
+			fs->data[off + i] &= (uint8_t)(word[i] | noise[i]);
+		fs->state[w] = FLASHSIM_WORD_CORRUPT;
+		rc = FLBOOT_E_FLASH;
+	} else if (fs->state[w] != FLASHSIM_WORD_ERASED) {
+		/* second program without erase: the chip writes, the ECC breaks */
+		uint32_t i;
+
+		for (i = 0; i < WORD; i++)
+			fs->data[off + i] &= word[i];
+		fs->state[w] = FLASHSIM_WORD_CORRUPT;
+		rc = FLBOOT_E_FLASH;
+	} else {
+		memcpy(fs->data + off, word, WORD);
+		fs->state[w] = FLASHSIM_WORD_PROGRAMMED;
+	}
+	if (sync_words(fs, w, 1) != 0)
+		rc = FLBOOT_E_FLASH;
+	if (cut)
+		fs->unpowered = 1;
+	if (rc)
+		fs->stats.failed++;
+	return rc;
+}
+
+uint64_t flashsim_ops(const flashsim *fs)
+{
+	return fs->stats.erases + fs->stats.programs;
+}
+
+void flashsim_get_stats(const flashsim *fs, flashsim_stats *out)
+{
+	*out = fs->stats;
+}
+
+int flashsim_word_state(const flashsim *fs, uint32_t addr)
+{
+	uint32_t off = addr - FLBOOT_FLASH_BASE;
+
+	if (addr < FLBOOT_FLASH_BASE || off >= FLBOOT_FLASH_SIZE)
+		return -1;
+	return fs->state[off / WORD];
+}
+
+void flashsim_arm_cut(flashsim *fs, uint64_t op_number, int phase, uint64_t seed)
+{
+	fs->since_arm = 0;
+	fs->cut_at = op_number;
+	fs->cut_phase = phase;
+	fs->rng = seed;
+}
+
+int flashsim_cut_happened(const flashsim *fs)
+{
+	return fs->unpowered;
+}
+
+void flashsim_power_on(flashsim *fs)
+{
+	fs->unpowered = 0;
+	fs->cut_at = 0;
+	fs->since_arm = 0;
+}
+
+int flashsim_snapshot(const flashsim *fs, void **buf, size_t *len)
+{
+	uint8_t *p = malloc(FLASHSIM_STATE_BYTES);
+
+	*buf = NULL;
+	*len = 0;
+	if (!p)
+		return -ENOMEM;
+	memset(p, 0, FLASHSIM_FILE_HEADER);
+	memcpy(p, file_magic, sizeof(file_magic));
+	memcpy(p + DATA_OFF, fs->data, FLBOOT_FLASH_SIZE);
+	memcpy(p + DATA_OFF + FLBOOT_FLASH_SIZE, fs->state, FLASHSIM_WORDS);
+	*buf = p;
+	*len = FLASHSIM_STATE_BYTES;
+	return 0;
+}
+
+int flashsim_restore(flashsim *fs, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	uint32_t w;
+
+	if (len != FLASHSIM_STATE_BYTES || memcmp(p, file_magic, sizeof(file_magic)) != 0)
+		return -EINVAL;
+	for (w = 0; w < FLASHSIM_WORDS; w++)
+		if (p[DATA_OFF + FLBOOT_FLASH_SIZE + w] > FLASHSIM_WORD_CORRUPT)
+			return -EINVAL;
+	memcpy(fs->data, p + DATA_OFF, FLBOOT_FLASH_SIZE);
+	memcpy(fs->state, p + DATA_OFF + FLBOOT_FLASH_SIZE, FLASHSIM_WORDS);
+	return sync_words(fs, 0, FLASHSIM_WORDS);
+}
+
+void flashsim_set_timing(flashsim *fs, int real)
+{
+	fs->real_timing = real;
+}
+
+void flashsim_set_protect(flashsim *fs, uint32_t sector_mask)
+{
+	fs->protect = sector_mask;
+}

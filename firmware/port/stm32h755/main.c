@@ -1,0 +1,39 @@
+/*
+ * main.c - the bootloader on the STM32H755 CM7.
+ *
+ * Clocks, boot flags; then the core's boot decision; then either start the
+ * applications (CM7 jump, CM4 release) or serve the update protocol on USB
+ * CDC until the host resets the unit.
+ */
+#include <string.h>
+
+#include "h7.h"
+
+static flboot bl;
+
+int main(void)
+{
+	h7_clock_init();
+	h7_systick_init();
+	h7_backup_init();
+	__asm__ volatile("cpsie i" ::: "memory");
+
+	flboot_init(&bl, &h7_port);
+	flboot_boot_target target;
+	memset(&target, 0, sizeof(target));
+	if (flboot_boot(&bl, &target) == FLBOOT_BOOT_APP)
+		h7_start_app(&target);
+
+	/* Stay: recovery, STAY flag or button. USB only now, so a normal boot
+	 * never spends time enumerating. */
+	flboot_identity id;
+	h7_port.identity(0, &id);
+	usb_cdc_init(id.uid);
+	for (;;) {
+		usb_cdc_poll();
+		flboot_poll(&bl);
+		/* Harmless when the IWDG is off; needed when the hardware-watchdog
+		 * option byte starts it at reset. */
+		h7_watchdog_kick();
+	}
+}

@@ -1,0 +1,207 @@
+/* flasherd: shared state of the daemon's modules (server, units, jobs,
+ * history, access). One mutex (d->lock) guards everything in struct daemon;
+ * device I/O and file I/O are always done without it. */
+#ifndef FLASHERD_H
+#define FLASHERD_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "flasher.h"
+
+#define FLASHERD_API_VERSION 1
+#define FLASHERD_MAX_LINE (64 * 1024)
+#define FLASHERD_MAX_OUTBUF (8u * 1024 * 1024)
+#define FLASHERD_MAX_CLIENTS 512
+#define FLASHERD_MAX_ASYNC 64
+
+/* JSON-RPC error codes (docs/daemon-api.md). */
+#define RPC_PARSE_ERROR -32700
+#define RPC_INVALID_REQUEST -32600
+#define RPC_METHOD_NOT_FOUND -32601
+#define RPC_INVALID_PARAMS -32602
+#define RPC_INTERNAL_ERROR -32603
+#define RPC_LIBRARY_ERROR -32000
+
+/* Credentials of the peer of a client connection (SO_PEERCRED). */
+struct peer {
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+};
+
+enum unit_status { UNIT_ABSENT = 0, UNIT_IDLE, UNIT_BUSY };
+
+struct unit {
+	char uid[25];
+	char port[256];
+	char nickname[64];
+	flasher_unit_info info;
+	int present;
+	int fail_count;      /* consecutive failed probes of its port */
+	uint64_t busy_job;   /* job holding the unit, 0 = none */
+	int op_busy;         /* a device.* call holds the unit */
+	time_t last_seen;
+};
+
+enum job_state {
+	JOB_QUEUED = 0,
+	JOB_RUNNING,
+	JOB_VERIFYING,
+	JOB_REBOOTING,
+	JOB_DONE,
+	JOB_FAILED,
+	JOB_CANCELLED,
+};
+
+/* One package shared by the jobs of a batch. */
+struct batch {
+	uint64_t id;
+	char path[1024];
+	char sha256[65];
+	char version[16];
+	char product[17];
+	flasher_package *pkg;
+	int refs;
+};
+
+struct job {
+	uint64_t id;
+	struct batch *batch;
+	char uid[25];
+	char port[256];
+	char nickname[64];
+	enum job_state state;
+	flasher_phase phase;
+	uint64_t bytes, total, resumed;
+	double rate, eta;
+	int code;
+	char reason[512];
+	char old_version[16];
+	uint64_t resume_of;  /* job this one continues, 0 = none */
+	int attempt;         /* 1 for the first attempt */
+	int max_attempts;
+	int no_reboot;
+	int compress;
+	int cancel;          /* job.cancel asked */
+	int history_started; /* start record written */
+	int released;        /* its batch reference is dropped */
+	double created, started, finished; /* unix seconds */
+	double last_progress_emit;
+	flasher_session *session; /* while running */
+};
+
+struct daemon {
+	pthread_mutex_t lock;
+	pthread_cond_t cond; /* jobs, units and ports changed */
+	int stopping;
+
+	/* configuration */
+	char socket_path[1024];
+	char history_path[1024];
+	char config_path[1024];
+	int max_jobs;
+	int rescan_ms;
+	int probe_timeout_ms;
+	int usb_scan;        /* also list USB ports with flasher_port_list */
+	gid_t group;         /* allowed group (-1 = none) */
+	int have_group;
+
+	/* watched ports (command line, config, ports.add) */
+	char **ports;
+	size_t nports;
+	/* ports held by a job, a probe or a device call */
+	char **busy_ports;
+	size_t nbusy_ports;
+	/* nicknames from the config: uid -> name */
+	cJSON *nicknames;
+
+	struct unit **units;
+	size_t nunits;
+	struct job **jobs;
+	size_t njobs;
+	uint64_t next_job_id;
+	uint64_t next_batch_id;
+	int rescan_now;
+
+	int wake_fd[2]; /* workers -> main loop */
+};
+
+extern struct daemon *g_daemon;
+
+/* main.c / server.c: notifications and async replies */
+void server_notify(const char *method, cJSON *params); /* takes params */
+void server_wake(void);
+double now_unix(void);
+void daemon_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* rpc.c */
+struct rpc_error {
+	int code;        /* JSON-RPC code */
+	int lib_code;    /* flasher_err when code == RPC_LIBRARY_ERROR */
+	char message[512];
+};
+struct request {
+	uint64_t client_id;
+	struct peer peer;
+	cJSON *id;     /* owned */
+	cJSON *params; /* owned, may be NULL */
+	char method[64];
+};
+/* Handle one parsed line; returns the response object or NULL (notification
+ * or the reply is sent later by an async call). */
+cJSON *rpc_handle(uint64_t client_id, const struct peer *peer, cJSON *msg);
+void rpc_wait_async(void);
+cJSON *rpc_error_response(const cJSON *id, int code, const char *message, int lib_code);
+void server_reply(uint64_t client_id, cJSON *response); /* from any thread; takes response */
+void server_set_subscribed(uint64_t client_id, int events); /* with d->lock held */
+int rpc_set_lib_error(struct rpc_error *err, int lib_code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* units.c */
+int units_start(void);
+void units_stop(void);
+struct unit *unit_find_locked(const char *ref); /* uid, serial, port or nickname */
+struct unit *unit_by_uid_locked(const char *uid);
+cJSON *unit_to_json_locked(const struct unit *u);
+int port_busy_locked(const char *port);
+void port_acquire_locked(const char *port);
+void port_release_locked(const char *port);
+int ports_add_locked(const char *port);
+int ports_remove_locked(const char *port);
+void unit_set_info_locked(struct unit *u, const flasher_unit_info *info, const char *port);
+const char *nickname_for_locked(const char *uid);
+const char *boot_state_name(int state);
+
+/* jobs.c */
+int jobs_start(void);
+void jobs_stop(void);
+const char *job_state_name(enum job_state s);
+cJSON *job_to_json_locked(const struct job *j);
+struct job *job_find_locked(uint64_t id);
+struct job *job_new_locked(struct batch *b, struct unit *u);
+struct batch *batch_new(const char *path, flasher_package *pkg, uint64_t id); /* takes pkg */
+void batch_put_locked(struct batch *b);
+void job_release_locked(struct job *j);
+int jobs_resume_from_history(void);
+
+/* history.c */
+int history_open(const char *path);
+void history_close(void);
+int history_write_start(const struct job *j); /* fsync'd */
+int history_write_end(const struct job *j, const char *outcome, const char *extra_key, uint64_t extra);
+/* Records merged per job, oldest first; filters may be 0/NULL. */
+cJSON *history_list(uint64_t batch, const char *uid, int limit);
+/* Raw record objects (start and end lines) for resume; caller frees. */
+cJSON *history_read_all(void);
+
+/* access.c */
+/* Read path as the peer would be allowed to; *out malloc'd. Returns 0 or a
+ * flasher_err with the detail set. */
+int access_read_file(const struct peer *peer, const char *path, uint8_t **out, size_t *len);
+int access_peer_allowed(const struct peer *peer, gid_t group, int have_group);
+
+#endif

@@ -1,0 +1,435 @@
+/* The unit registry and discovery.
+ *
+ * Units are keyed by their full 96-bit uid (24 hex digits), never by port:
+ * a unit that re-enumerates on another port is the same unit. A prober
+ * thread says HELLO on every watched port (command line, config file,
+ * ports.add) and on every USB port flasher_port_list() reports, every
+ * rescan_ms or at once when libusb reports a hotplug event. Ports held by a
+ * job or a device call are never probed. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <libusb.h>
+
+#include "flasherd.h"
+
+static pthread_t prober_thread, hotplug_thread;
+static int prober_running, hotplug_running;
+static libusb_context *usb_ctx;
+static libusb_hotplug_callback_handle hotplug_handle;
+
+const char *boot_state_name(int state)
+{
+	switch (state) {
+	case FLASHER_STATE_EMPTY: return "empty";
+	case FLASHER_STATE_CONFIRMED: return "confirmed";
+	case FLASHER_STATE_PENDING: return "pending";
+	case FLASHER_STATE_TRIAL: return "trial";
+	case FLASHER_STATE_ROLLED_BACK: return "rolled_back";
+	default: return "unknown";
+	}
+}
+
+static void ver(uint32_t v, char *buf)
+{
+	flasher_semver_format(v, buf, 16);
+}
+
+const char *nickname_for_locked(const char *uid)
+{
+	struct daemon *d = g_daemon;
+	if (!d->nicknames)
+		return "";
+	for (const cJSON *it = d->nicknames->child; it; it = it->next)
+		if (it->string && !strcasecmp(it->string, uid) && cJSON_IsString(it))
+			return it->valuestring;
+	return "";
+}
+
+cJSON *unit_to_json_locked(const struct unit *u)
+{
+	char b[16];
+	const flasher_unit_info *i = &u->info;
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "uid", u->uid);
+	cJSON_AddStringToObject(o, "serial", i->serial);
+	cJSON_AddStringToObject(o, "port", u->port);
+	cJSON_AddStringToObject(o, "nickname", u->nickname);
+	cJSON_AddStringToObject(o, "product", i->product);
+	cJSON_AddStringToObject(o, "hw_rev", i->hw_rev);
+	ver(i->bootloader_version, b);
+	cJSON_AddStringToObject(o, "bootloader_version", b);
+	cJSON_AddNumberToObject(o, "protocol_version", i->protocol_version);
+	ver(i->cm7_version, b);
+	cJSON_AddStringToObject(o, "firmware_version", b);
+	cJSON_AddStringToObject(o, "cm7_version", b);
+	ver(i->cm4_version, b);
+	cJSON_AddStringToObject(o, "cm4_version", b);
+	cJSON_AddStringToObject(o, "mode", i->mode == FLASHER_MODE_APPLICATION ? "application" : "bootloader");
+	cJSON_AddStringToObject(o, "state", boot_state_name(i->state));
+	cJSON_AddStringToObject(o, "status", !u->present ? "absent" : (u->busy_job || u->op_busy) ? "busy" : "idle");
+	if (u->busy_job)
+		cJSON_AddNumberToObject(o, "job", (double)u->busy_job);
+	else
+		cJSON_AddNullToObject(o, "job");
+	cJSON_AddNumberToObject(o, "trial_boots", i->trial_boots);
+	cJSON_AddNumberToObject(o, "last_seen", (double)u->last_seen);
+	cJSON *slots = cJSON_AddArrayToObject(o, "slots");
+	for (size_t k = 0; k < i->slot_count && k < 4; k++) {
+		const flasher_slot *s = &i->slots[k];
+		cJSON *so = cJSON_CreateObject();
+		cJSON_AddStringToObject(so, "core", s->core == FLASHER_CORE_CM4 ? "cm4" : "cm7");
+		cJSON_AddBoolToObject(so, "primary", s->primary);
+		cJSON_AddNumberToObject(so, "state", s->state);
+		cJSON_AddNumberToObject(so, "address", s->address);
+		cJSON_AddNumberToObject(so, "size", s->size);
+		ver(s->version, b);
+		cJSON_AddStringToObject(so, "version", b);
+		cJSON_AddItemToArray(slots, so);
+	}
+	return o;
+}
+
+struct unit *unit_by_uid_locked(const char *uid)
+{
+	struct daemon *d = g_daemon;
+	for (size_t i = 0; i < d->nunits; i++)
+		if (!strcasecmp(d->units[i]->uid, uid))
+			return d->units[i];
+	return NULL;
+}
+
+struct unit *unit_find_locked(const char *ref)
+{
+	struct daemon *d = g_daemon;
+	struct unit *u = unit_by_uid_locked(ref);
+	if (u)
+		return u;
+	/* Present units first: a port or serial may have belonged to a unit
+	 * that is gone. */
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < d->nunits; i++) {
+			u = d->units[i];
+			if (pass == 0 && !u->present)
+				continue;
+			if (!strcmp(u->port, ref) || !strcmp(u->info.serial, ref) || (u->nickname[0] && !strcmp(u->nickname, ref)))
+				return u;
+		}
+	return NULL;
+}
+
+int port_busy_locked(const char *port)
+{
+	struct daemon *d = g_daemon;
+	for (size_t i = 0; i < d->nbusy_ports; i++)
+		if (!strcmp(d->busy_ports[i], port))
+			return 1;
+	return 0;
+}
+
+void port_acquire_locked(const char *port)
+{
+	struct daemon *d = g_daemon;
+	char **n = realloc(d->busy_ports, (d->nbusy_ports + 1) * sizeof *n);
+	if (!n)
+		abort();
+	d->busy_ports = n;
+	d->busy_ports[d->nbusy_ports++] = strdup(port);
+}
+
+void port_release_locked(const char *port)
+{
+	struct daemon *d = g_daemon;
+	for (size_t i = 0; i < d->nbusy_ports; i++)
+		if (!strcmp(d->busy_ports[i], port)) {
+			free(d->busy_ports[i]);
+			d->busy_ports[i] = d->busy_ports[--d->nbusy_ports];
+			break;
+		}
+	pthread_cond_broadcast(&d->cond);
+}
+
+int ports_add_locked(const char *port)
+{
+	struct daemon *d = g_daemon;
+	for (size_t i = 0; i < d->nports; i++)
+		if (!strcmp(d->ports[i], port))
+			return 0;
+	char **n = realloc(d->ports, (d->nports + 1) * sizeof *n);
+	if (!n)
+		return FLASHER_ENOMEM;
+	d->ports = n;
+	d->ports[d->nports++] = strdup(port);
+	d->rescan_now = 1;
+	pthread_cond_broadcast(&d->cond);
+	return 1;
+}
+
+int ports_remove_locked(const char *port)
+{
+	struct daemon *d = g_daemon;
+	for (size_t i = 0; i < d->nports; i++)
+		if (!strcmp(d->ports[i], port)) {
+			free(d->ports[i]);
+			memmove(&d->ports[i], &d->ports[i + 1], (d->nports - i - 1) * sizeof *d->ports);
+			d->nports--;
+			d->rescan_now = 1;
+			pthread_cond_broadcast(&d->cond);
+			return 1;
+		}
+	return 0;
+}
+
+static void mark_absent_locked(struct unit *u)
+{
+	if (!u->present)
+		return;
+	u->present = 0;
+	cJSON *p = cJSON_CreateObject();
+	cJSON_AddStringToObject(p, "uid", u->uid);
+	cJSON_AddStringToObject(p, "port", u->port);
+	cJSON_AddStringToObject(p, "nickname", u->nickname);
+	server_notify("device.removed", p);
+	daemon_log("unit %s removed (%s)", u->uid, u->port);
+}
+
+/* New HELLO from a unit on port: create it or refresh it, and say so. */
+void unit_set_info_locked(struct unit *u, const flasher_unit_info *info, const char *port)
+{
+	struct daemon *d = g_daemon;
+	if (!u) {
+		u = calloc(1, sizeof *u);
+		struct unit **n = realloc(d->units, (d->nunits + 1) * sizeof *n);
+		if (!u || !n)
+			abort();
+		d->units = n;
+		d->units[d->nunits++] = u;
+		snprintf(u->uid, sizeof u->uid, "%s", info->uid);
+	}
+	/* Another unit known on this port has gone (replaced by this one). */
+	for (size_t i = 0; i < d->nunits; i++) {
+		struct unit *o = d->units[i];
+		if (o != u && o->present && !strcmp(o->port, port) && !o->busy_job)
+			mark_absent_locked(o);
+	}
+	int was_present = u->present;
+	int changed = memcmp(&u->info, info, sizeof *info) != 0 || strcmp(u->port, port) != 0;
+	u->info = *info;
+	snprintf(u->port, sizeof u->port, "%s", port);
+	snprintf(u->nickname, sizeof u->nickname, "%s", nickname_for_locked(u->uid));
+	u->present = 1;
+	u->fail_count = 0;
+	u->last_seen = time(NULL);
+	if (!was_present) {
+		server_notify("device.added", unit_to_json_locked(u));
+		daemon_log("unit %s (%s) on %s", u->uid, info->product, port);
+	} else if (changed) {
+		server_notify("device.changed", unit_to_json_locked(u));
+	}
+	pthread_cond_broadcast(&d->cond);
+}
+
+/* HELLO on one port, without the lock. */
+static int probe(const char *port, flasher_unit_info *info)
+{
+	flasher_session_options o = FLASHER_SESSION_OPTIONS_INIT;
+	o.timeout_ms = g_daemon->probe_timeout_ms;
+	o.retries = 1;
+	o.reconnect_timeout_ms = 0;
+	flasher_session *s = NULL;
+	int rc = flasher_session_open(&s, port, &o);
+	if (rc == 0)
+		rc = flasher_session_info(s, info);
+	flasher_session_close(s);
+	return rc;
+}
+
+struct candidate {
+	char port[256];
+	char serial[64]; /* USB serial when known */
+	int usb;
+};
+
+static void scan_once(void)
+{
+	struct daemon *d = g_daemon;
+	struct candidate *c = NULL;
+	size_t n = 0;
+
+	pthread_mutex_lock(&d->lock);
+	c = calloc(d->nports + 1, sizeof *c);
+	for (size_t i = 0; c && i < d->nports; i++)
+		snprintf(c[n++].port, sizeof c->port, "%s", d->ports[i]);
+	pthread_mutex_unlock(&d->lock);
+	if (!c)
+		return;
+
+	if (d->usb_scan) {
+		flasher_port_info *list = NULL;
+		size_t cnt = 0;
+		if (flasher_port_list(&list, &cnt, 0) == 0) {
+			struct candidate *nc = realloc(c, (n + cnt + 1) * sizeof *c);
+			if (nc) {
+				c = nc;
+				for (size_t i = 0; i < cnt; i++) {
+					memset(&c[n], 0, sizeof *c);
+					snprintf(c[n].port, sizeof c->port, "%s", list[i].path);
+					snprintf(c[n].serial, sizeof c->serial, "%s", list[i].serial);
+					c[n].usb = 1;
+					n++;
+				}
+			}
+			flasher_port_list_free(list);
+		}
+	}
+
+	for (size_t i = 0; i < n && !d->stopping; i++) {
+		pthread_mutex_lock(&d->lock);
+		int skip = port_busy_locked(c[i].port);
+		/* A busy unit re-enumerating on a new USB port: its job owns it. */
+		if (!skip && c[i].serial[0]) {
+			struct unit *u = unit_by_uid_locked(c[i].serial);
+			if (u && (u->busy_job || u->op_busy))
+				skip = 1;
+		}
+		/* A unit's own job may be holding it under its old port name. */
+		for (size_t k = 0; !skip && k < d->nunits; k++)
+			if (!strcmp(d->units[k]->port, c[i].port) && (d->units[k]->busy_job || d->units[k]->op_busy))
+				skip = 1;
+		if (!skip)
+			port_acquire_locked(c[i].port);
+		pthread_mutex_unlock(&d->lock);
+		if (skip)
+			continue;
+
+		flasher_unit_info info;
+		memset(&info, 0, sizeof info);
+		struct stat st;
+		int gone = c[i].port[0] == '/' && stat(c[i].port, &st) != 0;
+		int rc = gone ? FLASHER_ENOTFOUND : probe(c[i].port, &info);
+
+		pthread_mutex_lock(&d->lock);
+		port_release_locked(c[i].port);
+		if (rc == 0 && info.uid[0]) {
+			unit_set_info_locked(unit_by_uid_locked(info.uid), &info, c[i].port);
+		} else {
+			for (size_t k = 0; k < d->nunits; k++) {
+				struct unit *u = d->units[k];
+				if (!u->present || strcmp(u->port, c[i].port) || u->busy_job || u->op_busy)
+					continue;
+				/* A slow answer once is not an unplug; a vanished node is. */
+				if (gone || ++u->fail_count >= 2)
+					mark_absent_locked(u);
+			}
+		}
+		pthread_mutex_unlock(&d->lock);
+	}
+
+	/* Present idle units whose port is no longer a candidate have gone. */
+	pthread_mutex_lock(&d->lock);
+	for (size_t k = 0; k < d->nunits; k++) {
+		struct unit *u = d->units[k];
+		if (!u->present || u->busy_job || u->op_busy)
+			continue;
+		int found = 0;
+		for (size_t i = 0; i < n && !found; i++)
+			found = !strcmp(c[i].port, u->port);
+		if (!found)
+			mark_absent_locked(u);
+	}
+	pthread_mutex_unlock(&d->lock);
+	free(c);
+}
+
+static void *prober_main(void *arg)
+{
+	(void)arg;
+	struct daemon *d = g_daemon;
+	for (;;) {
+		scan_once();
+		pthread_mutex_lock(&d->lock);
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += d->rescan_ms / 1000;
+		until.tv_nsec += (long)(d->rescan_ms % 1000) * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		while (!d->stopping && !d->rescan_now)
+			if (pthread_cond_timedwait(&d->cond, &d->lock, &until) == ETIMEDOUT)
+				break;
+		d->rescan_now = 0;
+		int stop = d->stopping;
+		pthread_mutex_unlock(&d->lock);
+		if (stop)
+			break;
+	}
+	return NULL;
+}
+
+static int LIBUSB_CALL hotplug_cb(libusb_context *ctx, libusb_device *dev, libusb_hotplug_event ev, void *arg)
+{
+	(void)ctx;
+	(void)dev;
+	(void)ev;
+	(void)arg;
+	/* The tty node follows the USB device a little later; the rescan that
+	 * follows (and the periodic one) picks it up. */
+	pthread_mutex_lock(&g_daemon->lock);
+	g_daemon->rescan_now = 1;
+	pthread_cond_broadcast(&g_daemon->cond);
+	pthread_mutex_unlock(&g_daemon->lock);
+	return 0;
+}
+
+static void *hotplug_main(void *arg)
+{
+	(void)arg;
+	while (!__atomic_load_n(&g_daemon->stopping, __ATOMIC_RELAXED)) {
+		struct timeval tv = {0, 250000};
+		libusb_handle_events_timeout_completed(usb_ctx, &tv, NULL);
+	}
+	return NULL;
+}
+
+int units_start(void)
+{
+	struct daemon *d = g_daemon;
+	if (d->usb_scan && libusb_init(&usb_ctx) == 0) {
+		if (libusb_has_capability(LIBUSB_CAP_HAS_HOTPLUG) &&
+		    libusb_hotplug_register_callback(usb_ctx, LIBUSB_HOTPLUG_EVENT_DEVICE_ARRIVED | LIBUSB_HOTPLUG_EVENT_DEVICE_LEFT,
+		                                     0, FLASHER_USB_VID, FLASHER_USB_PID, LIBUSB_HOTPLUG_MATCH_ANY,
+		                                     hotplug_cb, NULL, &hotplug_handle) == LIBUSB_SUCCESS &&
+		    pthread_create(&hotplug_thread, NULL, hotplug_main, NULL) == 0) {
+			hotplug_running = 1;
+		} else {
+			libusb_exit(usb_ctx);
+			usb_ctx = NULL;
+		}
+	}
+	if (pthread_create(&prober_thread, NULL, prober_main, NULL) != 0)
+		return FLASHER_ENOMEM;
+	prober_running = 1;
+	return 0;
+}
+
+void units_stop(void)
+{
+	if (prober_running)
+		pthread_join(prober_thread, NULL);
+	prober_running = 0;
+	if (hotplug_running) {
+		libusb_hotplug_deregister_callback(usb_ctx, hotplug_handle);
+		pthread_join(hotplug_thread, NULL);
+		hotplug_running = 0;
+	}
+	if (usb_ctx)
+		libusb_exit(usb_ctx);
+	usb_ctx = NULL;
+}

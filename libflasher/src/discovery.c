@@ -1,0 +1,114 @@
+/* Unit discovery through libserialport's port enumeration. */
+#include <libserialport.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error_internal.h"
+#include "flasher/discovery.h"
+
+static void copy(char *dst, size_t cap, const char *src)
+{
+	snprintf(dst, cap, "%s", src ? src : "");
+}
+
+int flasher_port_list(flasher_port_info **out, size_t *count, int all)
+{
+	if (!out || !count)
+		return flasher__error(FLASHER_EINVAL, "port list: NULL out or count");
+	*out = NULL;
+	*count = 0;
+	struct sp_port **ports = NULL;
+	if (sp_list_ports(&ports) != SP_OK) {
+		char *msg = sp_last_error_message();
+		int rc = flasher__error(FLASHER_EIO, "cannot enumerate serial ports: %s", msg ? msg : "error");
+		sp_free_error_message(msg);
+		return rc;
+	}
+	size_t n = 0;
+	while (ports[n])
+		n++;
+	flasher_port_info *list = calloc(n ? n : 1, sizeof *list);
+	if (!list) {
+		sp_free_port_list(ports);
+		return flasher__error(FLASHER_ENOMEM, "port list: out of memory");
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct sp_port *p = ports[i];
+		if (sp_get_port_transport(p) != SP_TRANSPORT_USB)
+			continue;
+		int vid = 0, pid = 0;
+		if (sp_get_port_usb_vid_pid(p, &vid, &pid) != SP_OK)
+			continue;
+		if (!all && (vid != FLASHER_USB_VID || pid != FLASHER_USB_PID))
+			continue;
+		flasher_port_info *e = &list[k++];
+		copy(e->path, sizeof e->path, sp_get_port_name(p));
+		e->vid = (uint16_t)vid;
+		e->pid = (uint16_t)pid;
+		copy(e->serial, sizeof e->serial, sp_get_port_usb_serial(p));
+		const char *d = sp_get_port_description(p);
+		if (!d || !*d)
+			d = sp_get_port_usb_product(p);
+		copy(e->description, sizeof e->description, d);
+		if (sp_get_port_usb_bus_address(p, &e->bus, &e->address) != SP_OK)
+			e->bus = e->address = -1;
+	}
+	sp_free_port_list(ports);
+	/* Stable order for scripts: by path, with ttyACM10 after ttyACM9. */
+	for (size_t i = 1; i < k; i++)
+		for (size_t j = i; j > 0; j--) {
+			flasher_port_info *a = &list[j - 1], *b = &list[j];
+			size_t la = strlen(a->path), lb = strlen(b->path);
+			if (la < lb || (la == lb && strcmp(a->path, b->path) <= 0))
+				break;
+			flasher_port_info t = *a;
+			*a = *b;
+			*b = t;
+		}
+	*out = list;
+	*count = k;
+	return 0;
+}
+
+void flasher_port_list_free(flasher_port_info *list)
+{
+	free(list);
+}
+
+int flasher_port_find(const char *serial, char *path_out, size_t path_size)
+{
+	if (!serial || !*serial || !path_out || !path_size)
+		return flasher__error(FLASHER_EINVAL, "port find: empty serial number or output buffer");
+	flasher_port_info *list;
+	size_t n;
+	int rc = flasher_port_list(&list, &n, 0);
+	if (rc < 0)
+		return rc;
+	int found = -1;
+	for (size_t i = 0; i < n; i++) {
+		/* Full match only: truncated ids have put firmware on the wrong unit. */
+		if (strcmp(list[i].serial, serial) != 0)
+			continue;
+		if (found >= 0) {
+			rc = flasher__error(FLASHER_EBUSY, "two ports report serial number '%s': %s and %s", serial,
+			                    list[found].path, list[i].path);
+			flasher_port_list_free(list);
+			return rc;
+		}
+		found = (int)i;
+	}
+	if (found < 0) {
+		rc = flasher__error(FLASHER_ENOTFOUND, "no unit with serial number '%s' among %zu connected unit(s)",
+		                    serial, n);
+	} else if (strlen(list[found].path) >= path_size) {
+		rc = flasher__error(FLASHER_EINVAL, "port path '%s' does not fit in %zu bytes", list[found].path,
+		                    path_size);
+	} else {
+		memcpy(path_out, list[found].path, strlen(list[found].path) + 1);
+		rc = 0;
+	}
+	flasher_port_list_free(list);
+	return rc;
+}

@@ -1,0 +1,1091 @@
+/* Firmware packages: build, open and verify (docs/package-format.md).
+ *
+ * File = 64-byte binary header | JSON manifest | images | (signature block,
+ * reserved). The header CRC covers the header, the manifest CRC (in the
+ * header) covers the manifest, and each image's stored CRC32 (in the
+ * manifest) covers its stored bytes, so the three CRCs together cover every
+ * byte of the file; open() also checks the exact length, every image header
+ * and the payload CRC32 + SHA-256, and that the manifest and the image
+ * headers say the same thing. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <zlib.h>
+
+#include "elf_load.h"
+#include "error_internal.h"
+#include "flasher/package.h"
+#include "flasher/version.h"
+#include "flboot/image.h"
+#include "flboot/layout.h"
+#include "flboot/sha256.h"
+
+/* ---- binary header (docs/package-format.md, "Binary header") ----------- */
+#define PKG_MAGIC "FLPKG\r\n\x1a"
+#define PKG_MAGIC_LEN 8u
+#define PKG_FORMAT_VERSION 1u
+#define PKG_HEADER_SIZE 64u
+#define PKG_FLAG_SIGNED 0x1u /* reserved: signature block present */
+#define PKG_FORMAT_NAME "flasher-package/1"
+
+#define OFF_MAGIC 0
+#define OFF_FORMAT_VERSION 8
+#define OFF_HEADER_SIZE 10
+#define OFF_FLAGS 12
+#define OFF_TOTAL_SIZE 16
+#define OFF_MANIFEST_OFFSET 20
+#define OFF_MANIFEST_LENGTH 24
+#define OFF_MANIFEST_CRC 28
+#define OFF_DATA_OFFSET 32
+#define OFF_DATA_SIZE 36
+#define OFF_SIG_OFFSET 40
+#define OFF_SIG_SIZE 44
+#define OFF_RESERVED 48 /* 12 bytes, zero */
+#define OFF_HEADER_CRC 60
+
+/* Byte offset of a field of the image header (flboot/image.h). */
+#define HO(field) offsetof(flboot_image_header, field)
+
+#define MAX_MANIFEST (64u * 1024u)
+#define MAX_IMAGES 2u
+#define MAX_PAYLOAD (FLBOOT_SLOT_SIZE - FLBOOT_IMAGE_HEADER_AREA)
+/* Largest possible package: header, manifest, two incompressible images. */
+#define MAX_PACKAGE (PKG_HEADER_SIZE + MAX_MANIFEST + MAX_IMAGES * (FLBOOT_IMAGE_HEADER_SIZE + MAX_PAYLOAD))
+#define MAX_INPUT_FILE (256u * 1024u * 1024u) /* ELF files carry debug info */
+#define MAX_BUILD_ID 256u
+
+struct pkg_image {
+	flasher_package_image pub;
+	uint8_t *inflated; /* owned when the payload was stored compressed */
+};
+
+struct flasher_package {
+	uint8_t *file;
+	size_t file_size;
+	uint8_t sha256[32];
+	char *manifest;
+	char product[16];
+	uint32_t version;
+	uint32_t min_bootloader;
+	size_t hw_rev_count;
+	char hw_revs[FLBOOT_IMAGE_MAX_HW_REVS][8];
+	size_t image_count;
+	struct pkg_image images[MAX_IMAGES];
+};
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t crc32_of(const void *data, size_t len)
+{
+	/* zlib's crc32 takes uInt lengths; our buffers stay far below 4 GiB. */
+	return (uint32_t)crc32(0L, (const Bytef *)data, (uInt)len);
+}
+
+static const char *core_name(int core)
+{
+	return core == FLASHER_CORE_CM7 ? "cm7" : core == FLASHER_CORE_CM4 ? "cm4" : "?";
+}
+
+static uint32_t core_app_addr(int core)
+{
+	return core == FLASHER_CORE_CM7 ? FLBOOT_CM7_APP_ADDR : FLBOOT_CM4_APP_ADDR;
+}
+
+static void hex_encode(const uint8_t *in, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+static int hex_nibble(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1; /* lowercase only: the manifest is canonical */
+}
+
+static int hex_decode(const char *s, uint8_t *out, size_t n)
+{
+	if (strlen(s) != 2 * n)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		int hi = hex_nibble(s[2 * i]), lo = hex_nibble(s[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return -1;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+/* Product ids and hardware revisions end up in fixed NUL-padded fields of
+ * the image header and in file names and logs: printable ASCII, no spaces. */
+static int valid_id(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > max)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] <= 0x20 || s[i] >= 0x7F)
+			return 0;
+	return 1;
+}
+
+/* SHA-256 over each image's payload SHA-256 (package order), the version
+ * (u32 LE) and the 16-byte product field; the first 8 bytes. The same bytes
+ * in every image of a package tie them into one set on the unit. */
+static void compute_set_id(const uint8_t (*sha)[32], size_t n, uint32_t version, const char product[16],
+                           uint8_t out[8])
+{
+	flboot_sha256_ctx ctx;
+	uint8_t v[4], digest[32];
+	flboot_sha256_init(&ctx);
+	for (size_t i = 0; i < n; i++)
+		flboot_sha256_update(&ctx, sha[i], 32);
+	put32(v, version);
+	flboot_sha256_update(&ctx, v, 4);
+	flboot_sha256_update(&ctx, product, 16);
+	flboot_sha256_final(&ctx, digest);
+	memcpy(out, digest, 8);
+}
+
+static int errno_code(int e)
+{
+	switch (e) {
+	case ENOENT:
+	case ENOTDIR:
+		return FLASHER_ENOTFOUND;
+	case EACCES:
+	case EPERM:
+	case EROFS:
+		return FLASHER_EPERM;
+	case ENOMEM:
+		return FLASHER_ENOMEM;
+	default:
+		return FLASHER_EIO;
+	}
+}
+
+static int read_file(const char *path, size_t max, uint8_t **out, size_t *out_len)
+{
+	*out = NULL;
+	*out_len = 0;
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return flasher__error(errno_code(errno), "cannot open '%s': %s", path, strerror(errno));
+	struct stat st;
+	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+		fclose(f);
+		return flasher__error(FLASHER_EINVAL, "'%s' is not a regular file", path);
+	}
+	if ((uint64_t)st.st_size > max) {
+		fclose(f);
+		return flasher__error(FLASHER_EFORMAT, "'%s' is %lld bytes, more than the %zu this can be", path,
+		                      (long long)st.st_size, max);
+	}
+	size_t len = (size_t)st.st_size;
+	uint8_t *buf = malloc(len ? len : 1);
+	if (!buf) {
+		fclose(f);
+		return flasher__error(FLASHER_ENOMEM, "out of memory reading '%s'", path);
+	}
+	if (fread(buf, 1, len, f) != len || ferror(f)) {
+		int e = errno;
+		free(buf);
+		fclose(f);
+		return flasher__error(FLASHER_EIO, "reading '%s' failed: %s", path, e ? strerror(e) : "short read");
+	}
+	fclose(f);
+	*out = buf;
+	*out_len = len;
+	return 0;
+}
+
+/* ---- open / verify ------------------------------------------------------ */
+
+static const char *json_str(const cJSON *obj, const char *key)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+	return cJSON_IsString(it) ? it->valuestring : NULL;
+}
+
+/* A JSON number that is an exact unsigned integer <= max. */
+static int json_uint(const cJSON *obj, const char *key, uint32_t max, uint32_t *out)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+	if (!cJSON_IsNumber(it))
+		return -1;
+	double d = it->valuedouble;
+	if (!(d >= 0 && d <= (double)max) || d != (double)(uint32_t)d)
+		return -1;
+	*out = (uint32_t)d;
+	return 0;
+}
+
+#define BAD_MANIFEST(...) flasher__error(FLASHER_EFORMAT, "manifest: " __VA_ARGS__)
+
+static int parse_semver_field(const cJSON *obj, const char *key, uint32_t *out)
+{
+	const char *s = json_str(obj, key);
+	if (!s)
+		return BAD_MANIFEST("\"%s\" missing or not a string", key);
+	if (flasher_semver_parse(s, out) != 0)
+		return flasher__error_wrap(FLASHER_EFORMAT, "manifest: \"%s\"", key);
+	return 0;
+}
+
+static int parse_manifest_top(flasher_package *pkg, const cJSON *m, uint8_t set_id[8])
+{
+	const char *s;
+	if (!cJSON_IsObject(m))
+		return BAD_MANIFEST("not a JSON object");
+	s = json_str(m, "format");
+	if (!s || strcmp(s, PKG_FORMAT_NAME) != 0)
+		return BAD_MANIFEST("\"format\" is %s%s%s, expected \"%s\"", s ? "\"" : "", s ? s : "missing",
+		                    s ? "\"" : "", PKG_FORMAT_NAME);
+	s = json_str(m, "product");
+	if (!s || !valid_id(s, sizeof pkg->product - 1))
+		return BAD_MANIFEST("\"product\" missing or not 1..15 printable characters");
+	memset(pkg->product, 0, sizeof pkg->product);
+	memcpy(pkg->product, s, strlen(s));
+	int err = parse_semver_field(m, "version", &pkg->version);
+	if (!err)
+		err = parse_semver_field(m, "min_bootloader", &pkg->min_bootloader);
+	if (err)
+		return err;
+	const cJSON *hw = cJSON_GetObjectItemCaseSensitive(m, "hw_revs");
+	if (!cJSON_IsArray(hw))
+		return BAD_MANIFEST("\"hw_revs\" missing or not an array");
+	int nhw = cJSON_GetArraySize(hw);
+	if (nhw > (int)FLBOOT_IMAGE_MAX_HW_REVS)
+		return BAD_MANIFEST("%d hardware revisions, at most %u", nhw, FLBOOT_IMAGE_MAX_HW_REVS);
+	memset(pkg->hw_revs, 0, sizeof pkg->hw_revs);
+	pkg->hw_rev_count = 0;
+	const cJSON *it;
+	cJSON_ArrayForEach(it, hw)
+	{
+		if (!cJSON_IsString(it) || !valid_id(it->valuestring, 7))
+			return BAD_MANIFEST("\"hw_revs\"[%zu] not 1..7 printable characters", pkg->hw_rev_count);
+		memcpy(pkg->hw_revs[pkg->hw_rev_count++], it->valuestring, strlen(it->valuestring));
+	}
+	it = cJSON_GetObjectItemCaseSensitive(m, "build_id");
+	if (it && !cJSON_IsNull(it) && !cJSON_IsString(it))
+		return BAD_MANIFEST("\"build_id\" is neither a string nor null");
+	if (!json_str(m, "created"))
+		return BAD_MANIFEST("\"created\" missing or not a string");
+	s = json_str(m, "set_id");
+	if (!s || hex_decode(s, set_id, 8) != 0)
+		return BAD_MANIFEST("\"set_id\" missing or not 16 lowercase hex digits");
+	it = cJSON_GetObjectItemCaseSensitive(m, "signature");
+	if (!it)
+		return BAD_MANIFEST("\"signature\" missing (null when unsigned)");
+	if (!cJSON_IsNull(it))
+		return flasher__error(FLASHER_EUNSUPPORTED,
+		                      "manifest: \"signature\" is set; signed packages need a newer flasher");
+	return 0;
+}
+
+/* What the manifest says about one image. */
+struct image_entry {
+	int core;
+	uint32_t slot, load_address, payload_size, crc32, stored_offset, stored_size, stored_crc32;
+	uint8_t sha256[32];
+	int compressed;
+};
+
+static int parse_image_entry(const cJSON *e, size_t i, struct image_entry *out)
+{
+	char what[32];
+	snprintf(what, sizeof what, "images[%zu]", i);
+	if (!cJSON_IsObject(e))
+		return BAD_MANIFEST("%s is not an object", what);
+	const char *s = json_str(e, "core");
+	if (s && !strcmp(s, "cm7"))
+		out->core = FLASHER_CORE_CM7;
+	else if (s && !strcmp(s, "cm4"))
+		out->core = FLASHER_CORE_CM4;
+	else
+		return BAD_MANIFEST("%s.core is not \"cm7\" or \"cm4\"", what);
+	static const char *const num_keys[] = {"slot", "load_address", "payload_size", "stored_offset",
+	                                       "stored_size"};
+	uint32_t *num_out[] = {&out->slot, &out->load_address, &out->payload_size, &out->stored_offset,
+	                       &out->stored_size};
+	for (size_t k = 0; k < 5; k++)
+		if (json_uint(e, num_keys[k], UINT32_MAX, num_out[k]) != 0)
+			return BAD_MANIFEST("%s.%s missing or not an unsigned 32-bit integer", what, num_keys[k]);
+	static const char *const crc_keys[] = {"crc32", "stored_crc32"};
+	uint32_t *crc_out[] = {&out->crc32, &out->stored_crc32};
+	for (size_t k = 0; k < 2; k++) {
+		uint8_t b[4];
+		s = json_str(e, crc_keys[k]);
+		if (!s || hex_decode(s, b, 4) != 0)
+			return BAD_MANIFEST("%s.%s missing or not 8 lowercase hex digits", what, crc_keys[k]);
+		*crc_out[k] = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+	}
+	s = json_str(e, "sha256");
+	if (!s || hex_decode(s, out->sha256, 32) != 0)
+		return BAD_MANIFEST("%s.sha256 missing or not 64 lowercase hex digits", what);
+	s = json_str(e, "compression");
+	if (s && !strcmp(s, "none"))
+		out->compressed = 0;
+	else if (s && !strcmp(s, "zlib"))
+		out->compressed = 1;
+	else
+		return BAD_MANIFEST("%s.compression is not \"none\" or \"zlib\"", what);
+	return 0;
+}
+
+/* Check one image's stored bytes against its manifest entry and the
+ * package-wide fields, and decode its payload. */
+static int check_image(flasher_package *pkg, const struct image_entry *e, const uint8_t set_id[8],
+                       struct pkg_image *img)
+{
+	const char *cn = core_name(e->core);
+	const uint8_t *stored = pkg->file + e->stored_offset;
+	uint32_t crc = crc32_of(stored, e->stored_size);
+	if (crc != e->stored_crc32)
+		return flasher__error(FLASHER_ECORRUPT,
+		                      "%s image: stored CRC32 mismatch (manifest %08x, file bytes %u..%u give %08x)", cn,
+		                      e->stored_crc32, e->stored_offset, e->stored_offset + e->stored_size - 1, crc);
+	if (e->stored_size < FLBOOT_IMAGE_HEADER_SIZE + 1)
+		return flasher__error(FLASHER_EFORMAT, "%s image: stored size %u leaves no payload after the header", cn,
+		                      e->stored_size);
+
+	/* The image header, field by field as the bootloader will check it. */
+	flboot_image_header h;
+	memcpy(&h, stored, sizeof h);
+	const uint8_t *hb = stored;
+	if (get32(hb) != FLBOOT_IMAGE_MAGIC)
+		return flasher__error(FLASHER_EFORMAT, "%s image header: magic %08x, expected %08x", cn, get32(hb),
+		                      FLBOOT_IMAGE_MAGIC);
+	uint32_t hcrc = crc32_of(hb, FLBOOT_IMAGE_HEADER_SIZE - 4);
+	if (hcrc != get32(hb + HO(header_crc32)))
+		return flasher__error(FLASHER_ECORRUPT, "%s image header CRC32: stored %08x, computed %08x", cn,
+		                      get32(hb + HO(header_crc32)), hcrc);
+	if (get16(hb + HO(header_version)) != FLBOOT_IMAGE_HEADER_VERSION || get16(hb + HO(header_size)) != FLBOOT_IMAGE_HEADER_SIZE)
+		return flasher__error(FLASHER_EUNSUPPORTED, "%s image header: version %u size %u, expected %u and %u",
+		                      cn, get16(hb + HO(header_version)), get16(hb + HO(header_size)), FLBOOT_IMAGE_HEADER_VERSION,
+		                      FLBOOT_IMAGE_HEADER_SIZE);
+	uint32_t payload_size = get32(hb + HO(payload_size)), payload_crc = get32(hb + HO(payload_crc32));
+	const uint8_t *payload_sha = hb + HO(payload_sha256);
+	uint32_t version = get32(hb + HO(version)), min_bl = get32(hb + HO(min_bootloader)), load = get32(hb + HO(load_address));
+	if (hb[HO(core)] != e->core)
+		return flasher__error(FLASHER_EFORMAT, "%s image header: core %u, manifest says %s", cn, hb[HO(core)], cn);
+	if (hb[HO(flags)] != 0 || get16(hb + HO(rsv0)) != 0 || get32(hb + HO(rsv1)) != 0)
+		return flasher__error(FLASHER_EFORMAT, "%s image header: flags/reserved fields not zero", cn);
+	if (payload_size == 0 || payload_size > MAX_PAYLOAD)
+		return flasher__error(FLASHER_EFORMAT, "%s image header: payload size %u not in 1..%u", cn,
+		                      payload_size, MAX_PAYLOAD);
+	if (payload_size != e->payload_size)
+		return flasher__error(FLASHER_EFORMAT, "%s image: payload size %u in the header, %u in the manifest", cn,
+		                      payload_size, e->payload_size);
+	if (payload_crc != e->crc32)
+		return flasher__error(FLASHER_EFORMAT, "%s image: payload CRC32 %08x in the header, %08x in the manifest",
+		                      cn, payload_crc, e->crc32);
+	if (memcmp(payload_sha, e->sha256, 32) != 0)
+		return flasher__error(FLASHER_EFORMAT, "%s image: payload SHA-256 differs between header and manifest",
+		                      cn);
+	if (version != pkg->version || min_bl != pkg->min_bootloader)
+		return flasher__error(FLASHER_EFORMAT,
+		                      "%s image header: version %08x / min bootloader %08x, manifest %08x / %08x", cn,
+		                      version, min_bl, pkg->version, pkg->min_bootloader);
+	if (memcmp(hb + HO(product), pkg->product, 16) != 0)
+		return flasher__error(FLASHER_EFORMAT, "%s image header: product '%.16s', manifest '%s'", cn,
+		                      (const char *)hb + HO(product), pkg->product);
+	if (memcmp(hb + HO(hw_revs), pkg->hw_revs, sizeof pkg->hw_revs) != 0)
+		return flasher__error(FLASHER_EFORMAT, "%s image header: hardware revisions differ from the manifest",
+		                      cn);
+	if (memcmp(hb + HO(set_id), set_id, 8) != 0)
+		return flasher__error(FLASHER_EFORMAT, "%s image header: set id differs from the manifest", cn);
+	if (load != core_app_addr(e->core) || e->load_address != load ||
+	    e->slot != load - FLBOOT_IMAGE_HEADER_AREA)
+		return flasher__error(FLASHER_EFORMAT,
+		                      "%s image: load address 0x%08X (header) / 0x%08X (manifest), slot 0x%08X; the %s "
+		                      "application runs at 0x%08X in slot 0x%08X",
+		                      cn, load, e->load_address, e->slot, cn, core_app_addr(e->core),
+		                      core_app_addr(e->core) - FLBOOT_IMAGE_HEADER_AREA);
+
+	/* The payload: inflate exactly payload_size bytes from exactly the
+	 * stored bytes, or take the stored bytes as they are. */
+	const uint8_t *body = stored + FLBOOT_IMAGE_HEADER_SIZE;
+	size_t body_len = e->stored_size - FLBOOT_IMAGE_HEADER_SIZE;
+	const uint8_t *payload = body;
+	if (e->compressed) {
+		img->inflated = malloc(payload_size);
+		if (!img->inflated)
+			return flasher__error(FLASHER_ENOMEM, "%s image: out of memory", cn);
+		uLongf out_len = payload_size;
+		uLong in_len = body_len;
+		int zr = uncompress2(img->inflated, &out_len, body, &in_len);
+		if (zr != Z_OK || out_len != payload_size || in_len != body_len)
+			return flasher__error(FLASHER_ECORRUPT,
+			                      "%s image: zlib data does not inflate to exactly %u bytes (zlib %d, %lu bytes "
+			                      "from %lu of %zu)",
+			                      cn, payload_size, zr, (unsigned long)out_len, (unsigned long)in_len, body_len);
+		payload = img->inflated;
+	} else if (body_len != payload_size) {
+		return flasher__error(FLASHER_EFORMAT, "%s image: stored uncompressed payload is %zu bytes, header says %u",
+		                      cn, body_len, payload_size);
+	}
+	crc = crc32_of(payload, payload_size);
+	if (crc != payload_crc)
+		return flasher__error(FLASHER_ECORRUPT, "%s image payload CRC32: header %08x, computed %08x", cn,
+		                      payload_crc, crc);
+	uint8_t sha[32];
+	flboot_sha256(payload, payload_size, sha);
+	if (memcmp(sha, payload_sha, 32) != 0)
+		return flasher__error(FLASHER_ECORRUPT, "%s image payload SHA-256 does not match its header", cn);
+
+	img->pub.core = (flasher_core)e->core;
+	img->pub.header = stored;
+	img->pub.payload = payload;
+	img->pub.payload_size = payload_size;
+	img->pub.payload_crc32 = payload_crc;
+	memcpy(img->pub.payload_sha256, sha, 32);
+	img->pub.load_address = load;
+	img->pub.compressed = e->compressed;
+	img->pub.stored_size = e->stored_size;
+	return 0;
+}
+
+static int check_binary_header(const uint8_t *f, size_t len, uint32_t *manifest_len)
+{
+	if (len < PKG_HEADER_SIZE)
+		return flasher__error(FLASHER_EFORMAT, "truncated: %zu bytes, the package header alone is %u", len,
+		                      PKG_HEADER_SIZE);
+	if (memcmp(f + OFF_MAGIC, PKG_MAGIC, PKG_MAGIC_LEN) != 0)
+		return flasher__error(FLASHER_EFORMAT, "not a flasher package (header magic wrong)");
+	uint32_t crc = crc32_of(f, OFF_HEADER_CRC);
+	if (crc != get32(f + OFF_HEADER_CRC))
+		return flasher__error(FLASHER_ECORRUPT, "package header CRC32: stored %08x, computed %08x",
+		                      get32(f + OFF_HEADER_CRC), crc);
+	if (get16(f + OFF_FORMAT_VERSION) != PKG_FORMAT_VERSION)
+		return flasher__error(FLASHER_EUNSUPPORTED, "package format version %u; this flasher reads version %u",
+		                      get16(f + OFF_FORMAT_VERSION), PKG_FORMAT_VERSION);
+	if (get16(f + OFF_HEADER_SIZE) != PKG_HEADER_SIZE)
+		return flasher__error(FLASHER_EFORMAT, "package header size %u, expected %u", get16(f + OFF_HEADER_SIZE),
+		                      PKG_HEADER_SIZE);
+	uint32_t flags = get32(f + OFF_FLAGS);
+	if (flags & PKG_FLAG_SIGNED)
+		return flasher__error(FLASHER_EUNSUPPORTED, "signed package; signatures need a newer flasher");
+	if (flags)
+		return flasher__error(FLASHER_EUNSUPPORTED, "package header flags %08x unknown", flags);
+	uint32_t total = get32(f + OFF_TOTAL_SIZE);
+	if (total != len)
+		return flasher__error(FLASHER_EFORMAT, "length: header says %u bytes, file has %zu (%s)", total, len,
+		                      len < total ? "truncated" : "trailing bytes");
+	for (size_t i = OFF_RESERVED; i < OFF_HEADER_CRC; i++)
+		if (f[i])
+			return flasher__error(FLASHER_EFORMAT, "package header: reserved byte %zu is not zero", i);
+	uint32_t moff = get32(f + OFF_MANIFEST_OFFSET), mlen = get32(f + OFF_MANIFEST_LENGTH);
+	uint32_t doff = get32(f + OFF_DATA_OFFSET), dsize = get32(f + OFF_DATA_SIZE);
+	if (moff != PKG_HEADER_SIZE || mlen == 0 || mlen > MAX_MANIFEST)
+		return flasher__error(FLASHER_EFORMAT, "package header: manifest at %u, %u bytes (expected at %u, 1..%u)",
+		                      moff, mlen, PKG_HEADER_SIZE, MAX_MANIFEST);
+	if (doff != moff + mlen || (uint64_t)doff + dsize != total)
+		return flasher__error(FLASHER_EFORMAT,
+		                      "package header: images at %u, %u bytes; expected right after the manifest (%u) "
+		                      "up to the end of the file (%u)",
+		                      doff, dsize, moff + mlen, total);
+	if (get32(f + OFF_SIG_OFFSET) || get32(f + OFF_SIG_SIZE))
+		return flasher__error(FLASHER_EFORMAT, "package header: signature block fields set on an unsigned package");
+	crc = crc32_of(f + moff, mlen);
+	if (crc != get32(f + OFF_MANIFEST_CRC))
+		return flasher__error(FLASHER_ECORRUPT, "manifest CRC32: header says %08x, computed %08x",
+		                      get32(f + OFF_MANIFEST_CRC), crc);
+	*manifest_len = mlen;
+	return 0;
+}
+
+static int verify_all(flasher_package *pkg)
+{
+	uint32_t mlen = 0;
+	int err = check_binary_header(pkg->file, pkg->file_size, &mlen);
+	if (err)
+		return err;
+	pkg->manifest = malloc(mlen + 1u);
+	if (!pkg->manifest)
+		return flasher__error(FLASHER_ENOMEM, "out of memory");
+	memcpy(pkg->manifest, pkg->file + PKG_HEADER_SIZE, mlen);
+	pkg->manifest[mlen] = '\0';
+	if (strlen(pkg->manifest) != mlen)
+		return BAD_MANIFEST("contains a NUL byte");
+
+	const char *end = NULL;
+	/* Length includes our NUL so cJSON can insist nothing follows the document. */
+	cJSON *m = cJSON_ParseWithLengthOpts(pkg->manifest, mlen + 1u, &end, 1);
+	if (!m)
+		return BAD_MANIFEST("not one valid JSON document (error near byte %td)",
+		                    end ? end - pkg->manifest : (ptrdiff_t)-1);
+	uint8_t set_id[8];
+	err = parse_manifest_top(pkg, m, set_id);
+	const cJSON *images = cJSON_GetObjectItemCaseSensitive(m, "images");
+	int n = cJSON_IsArray(images) ? cJSON_GetArraySize(images) : -1;
+	if (!err && (n < 1 || n > (int)MAX_IMAGES))
+		err = BAD_MANIFEST("\"images\" must be an array of 1 or 2 images");
+	struct image_entry ent[MAX_IMAGES];
+	for (int i = 0; !err && i < n; i++)
+		err = parse_image_entry(cJSON_GetArrayItem(images, i), (size_t)i, &ent[i]);
+	cJSON_Delete(m);
+	if (err)
+		return err;
+
+	/* Images tile the data area in order, CM7 before CM4, nothing between. */
+	uint32_t at = PKG_HEADER_SIZE + mlen;
+	for (int i = 0; i < n; i++) {
+		if (i == 1 && ent[1].core <= ent[0].core)
+			return BAD_MANIFEST("images must be cm7 then cm4, each at most once");
+		if (ent[i].stored_offset != at || ent[i].stored_size > pkg->file_size - at)
+			return BAD_MANIFEST("%s image stored at %u, %u bytes; expected at %u within the %zu-byte file",
+			                    core_name(ent[i].core), ent[i].stored_offset, ent[i].stored_size, at,
+			                    pkg->file_size);
+		at += ent[i].stored_size;
+	}
+	if (at != pkg->file_size)
+		return BAD_MANIFEST("images end at %u, the file at %zu", at, pkg->file_size);
+
+	uint8_t shas[MAX_IMAGES][32];
+	for (int i = 0; i < n; i++) {
+		err = check_image(pkg, &ent[i], set_id, &pkg->images[i]);
+		pkg->image_count = (size_t)i + 1; /* so free() releases what check_image allocated */
+		if (err)
+			return err;
+		memcpy(shas[i], ent[i].sha256, 32);
+	}
+	uint8_t want[8];
+	compute_set_id((const uint8_t(*)[32])shas, (size_t)n, pkg->version, pkg->product, want);
+	if (memcmp(want, set_id, 8) != 0)
+		return flasher__error(FLASHER_ECORRUPT, "set id does not match the images and version");
+	flboot_sha256(pkg->file, pkg->file_size, pkg->sha256);
+	return 0;
+}
+
+int flasher_package_open_memory(flasher_package **out, const void *data, size_t len)
+{
+	if (!out || (!data && len))
+		return flasher__error(FLASHER_EINVAL, "package: NULL argument");
+	*out = NULL;
+	if (len > MAX_PACKAGE)
+		return flasher__error(FLASHER_EFORMAT, "package is %zu bytes, larger than any valid package (%u)", len,
+		                      (unsigned)MAX_PACKAGE);
+	flasher_package *pkg = calloc(1, sizeof *pkg);
+	if (!pkg || !(pkg->file = malloc(len ? len : 1))) {
+		free(pkg);
+		return flasher__error(FLASHER_ENOMEM, "out of memory");
+	}
+	if (len)
+		memcpy(pkg->file, data, len);
+	pkg->file_size = len;
+	int err = verify_all(pkg);
+	if (err) {
+		flasher_package_free(pkg);
+		return err;
+	}
+	*out = pkg;
+	return 0;
+}
+
+int flasher_package_open(flasher_package **out, const char *path)
+{
+	if (!out || !path)
+		return flasher__error(FLASHER_EINVAL, "package: NULL argument");
+	*out = NULL;
+	uint8_t *data;
+	size_t len;
+	int err = read_file(path, MAX_PACKAGE, &data, &len);
+	if (!err) {
+		err = flasher_package_open_memory(out, data, len);
+		free(data);
+		if (err)
+			flasher__error_wrap(err, "package '%s'", path);
+	}
+	return err;
+}
+
+void flasher_package_free(flasher_package *pkg)
+{
+	if (!pkg)
+		return;
+	for (size_t i = 0; i < pkg->image_count; i++)
+		free(pkg->images[i].inflated);
+	free(pkg->manifest);
+	free(pkg->file);
+	free(pkg);
+}
+
+const char *flasher_package_product(const flasher_package *pkg)
+{
+	return pkg ? pkg->product : NULL;
+}
+
+uint32_t flasher_package_version(const flasher_package *pkg)
+{
+	return pkg ? pkg->version : 0;
+}
+
+uint32_t flasher_package_min_bootloader(const flasher_package *pkg)
+{
+	return pkg ? pkg->min_bootloader : 0;
+}
+
+size_t flasher_package_hw_rev_count(const flasher_package *pkg)
+{
+	return pkg ? pkg->hw_rev_count : 0;
+}
+
+const char *flasher_package_hw_rev(const flasher_package *pkg, size_t i)
+{
+	return pkg && i < pkg->hw_rev_count ? pkg->hw_revs[i] : NULL;
+}
+
+const uint8_t *flasher_package_sha256(const flasher_package *pkg)
+{
+	return pkg ? pkg->sha256 : NULL;
+}
+
+const char *flasher_package_manifest_json(const flasher_package *pkg)
+{
+	return pkg ? pkg->manifest : NULL;
+}
+
+size_t flasher_package_image_count(const flasher_package *pkg)
+{
+	return pkg ? pkg->image_count : 0;
+}
+
+int flasher_package_get_image(const flasher_package *pkg, size_t i, flasher_package_image *out)
+{
+	if (!pkg || !out)
+		return flasher__error(FLASHER_EINVAL, "package image: NULL argument");
+	if (i >= pkg->image_count)
+		return flasher__error(FLASHER_EINVAL, "package image %zu: the package has %zu", i, pkg->image_count);
+	*out = pkg->images[i].pub;
+	return 0;
+}
+
+int flasher_package_find(const flasher_package *pkg, flasher_core core, flasher_package_image *out)
+{
+	if (!pkg || !out)
+		return flasher__error(FLASHER_EINVAL, "package image: NULL argument");
+	for (size_t i = 0; i < pkg->image_count; i++)
+		if (pkg->images[i].pub.core == core) {
+			*out = pkg->images[i].pub;
+			return 0;
+		}
+	return flasher__error(FLASHER_ENOTFOUND, "the package has no %s image", core_name(core));
+}
+
+/* ---- build -------------------------------------------------------------- */
+
+struct build_image {
+	int core;
+	uint8_t *payload;
+	size_t payload_size;
+	uint8_t *zdata; /* zlib stream when compression pays */
+	size_t zsize;
+	uint8_t header[FLBOOT_IMAGE_HEADER_SIZE];
+	uint32_t crc32;
+	uint8_t sha256[32];
+	uint32_t stored_offset, stored_size, stored_crc32;
+};
+
+static int load_input(struct build_image *bi, const char *path)
+{
+	uint8_t *data;
+	size_t len;
+	const char *cn = core_name(bi->core);
+	int err = read_file(path, MAX_INPUT_FILE, &data, &len);
+	if (err)
+		return flasher__error_wrap(err, "%s image", cn);
+	uint32_t app = core_app_addr(bi->core);
+	uint32_t slot_end = app - FLBOOT_IMAGE_HEADER_AREA + FLBOOT_SLOT_SIZE;
+	if (flasher__elf_is_elf(data, len)) {
+		err = flasher__elf_load(data, len, path, app, slot_end, &bi->payload, &bi->payload_size);
+		free(data);
+		if (err)
+			return flasher__error_wrap(err, "%s image", cn);
+	} else {
+		bi->payload = data;
+		bi->payload_size = len;
+	}
+	if (bi->payload_size == 0)
+		return flasher__error(FLASHER_EFORMAT, "%s image '%s' is empty", cn, path);
+	if (bi->payload_size > MAX_PAYLOAD)
+		return flasher__error(FLASHER_EFORMAT,
+		                      "%s image '%s' is %zu bytes; the %s slot holds at most %u bytes of payload", cn, path,
+		                      bi->payload_size, cn, MAX_PAYLOAD);
+	return 0;
+}
+
+static int compress_payload(struct build_image *bi)
+{
+	uLongf cap = compressBound((uLong)bi->payload_size);
+	uint8_t *z = malloc(cap);
+	if (!z)
+		return flasher__error(FLASHER_ENOMEM, "out of memory compressing the %s image", core_name(bi->core));
+	if (compress2(z, &cap, bi->payload, (uLong)bi->payload_size, Z_BEST_COMPRESSION) != Z_OK) {
+		free(z);
+		return flasher__error(FLASHER_EIO, "zlib failed to compress the %s image", core_name(bi->core));
+	}
+	/* Only when it saves space: random or already packed data stays raw. */
+	if (cap < bi->payload_size) {
+		bi->zdata = z;
+		bi->zsize = cap;
+	} else {
+		free(z);
+	}
+	return 0;
+}
+
+static void fill_image_header(struct build_image *bi, uint32_t version, uint32_t min_bl, const char product[16],
+                              const char hw[FLBOOT_IMAGE_MAX_HW_REVS][8], const uint8_t set_id[8])
+{
+	uint8_t *h = bi->header;
+	memset(h, 0, sizeof bi->header);
+	put32(h, FLBOOT_IMAGE_MAGIC);
+	put16(h + HO(header_version), FLBOOT_IMAGE_HEADER_VERSION);
+	put16(h + HO(header_size), FLBOOT_IMAGE_HEADER_SIZE);
+	h[HO(core)] = (uint8_t)bi->core;
+	put32(h + HO(payload_size), (uint32_t)bi->payload_size);
+	put32(h + HO(payload_crc32), bi->crc32);
+	memcpy(h + HO(payload_sha256), bi->sha256, 32);
+	put32(h + HO(version), version);
+	put32(h + HO(min_bootloader), min_bl);
+	memcpy(h + HO(product), product, 16);
+	memcpy(h + HO(hw_revs), hw, FLBOOT_IMAGE_MAX_HW_REVS * 8);
+	memcpy(h + HO(set_id), set_id, 8);
+	put32(h + HO(load_address), core_app_addr(bi->core));
+	put32(h + HO(header_crc32), crc32_of(h, FLBOOT_IMAGE_HEADER_SIZE - 4));
+}
+
+static int created_time(char *buf, size_t cap)
+{
+	time_t t = time(NULL);
+	const char *sde = getenv("SOURCE_DATE_EPOCH");
+	if (sde && *sde) {
+		/* Reproducible builds: the same inputs give the same bytes. */
+		char *end;
+		errno = 0;
+		long long v = strtoll(sde, &end, 10);
+		if (errno || *end || v < 0)
+			return flasher__error(FLASHER_EINVAL, "SOURCE_DATE_EPOCH '%s' is not a number of seconds", sde);
+		t = (time_t)v;
+	}
+	struct tm tm;
+	if (!gmtime_r(&t, &tm) || !strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		return flasher__error(FLASHER_EINVAL, "cannot format the creation time");
+	return 0;
+}
+
+static char *build_manifest(const flasher_pack_options *o, uint32_t version, uint32_t min_bl, const char *created,
+                            const uint8_t set_id[8], struct build_image *imgs, size_t n)
+{
+	char buf[80];
+	cJSON *m = cJSON_CreateObject();
+	if (!m)
+		return NULL;
+	cJSON_AddStringToObject(m, "format", PKG_FORMAT_NAME);
+	cJSON_AddStringToObject(m, "product", o->product);
+	cJSON *hw = cJSON_AddArrayToObject(m, "hw_revs");
+	for (size_t i = 0; hw && i < o->hw_rev_count; i++)
+		cJSON_AddItemToArray(hw, cJSON_CreateString(o->hw_revs[i]));
+	flasher_semver_format(version, buf, sizeof buf);
+	cJSON_AddStringToObject(m, "version", buf);
+	if (o->build_id)
+		cJSON_AddStringToObject(m, "build_id", o->build_id);
+	else
+		cJSON_AddNullToObject(m, "build_id");
+	flasher_semver_format(min_bl, buf, sizeof buf);
+	cJSON_AddStringToObject(m, "min_bootloader", buf);
+	cJSON_AddStringToObject(m, "created", created);
+	hex_encode(set_id, 8, buf);
+	cJSON_AddStringToObject(m, "set_id", buf);
+	cJSON *arr = cJSON_AddArrayToObject(m, "images");
+	for (size_t i = 0; arr && i < n; i++) {
+		struct build_image *bi = &imgs[i];
+		cJSON *e = cJSON_CreateObject();
+		cJSON_AddItemToArray(arr, e);
+		cJSON_AddStringToObject(e, "core", core_name(bi->core));
+		cJSON_AddNumberToObject(e, "slot", core_app_addr(bi->core) - FLBOOT_IMAGE_HEADER_AREA);
+		cJSON_AddNumberToObject(e, "load_address", core_app_addr(bi->core));
+		cJSON_AddNumberToObject(e, "payload_size", (double)bi->payload_size);
+		snprintf(buf, sizeof buf, "%08x", bi->crc32);
+		cJSON_AddStringToObject(e, "crc32", buf);
+		hex_encode(bi->sha256, 32, buf);
+		cJSON_AddStringToObject(e, "sha256", buf);
+		cJSON_AddStringToObject(e, "compression", bi->zdata ? "zlib" : "none");
+		cJSON_AddNumberToObject(e, "stored_offset", bi->stored_offset);
+		cJSON_AddNumberToObject(e, "stored_size", bi->stored_size);
+		snprintf(buf, sizeof buf, "%08x", bi->stored_crc32);
+		cJSON_AddStringToObject(e, "stored_crc32", buf);
+	}
+	cJSON_AddNullToObject(m, "signature");
+	char *text = cJSON_Print(m);
+	cJSON_Delete(m);
+	return text;
+}
+
+/* Write via a temp file in the same directory, fsync, rename, fsync the
+ * directory: readers see the old file or the whole new one, never a part. */
+static int write_atomic(const char *path, const uint8_t *const *parts, const size_t *sizes, size_t nparts)
+{
+	size_t plen = strlen(path);
+	char *tmp = malloc(plen + 40);
+	char *dir = malloc(plen + 2);
+	if (!tmp || !dir) {
+		free(tmp);
+		free(dir);
+		return flasher__error(FLASHER_ENOMEM, "out of memory");
+	}
+	const char *slash = strrchr(path, '/');
+	if (slash) {
+		size_t dlen = slash == path ? 1 : (size_t)(slash - path);
+		memcpy(dir, path, dlen);
+		dir[dlen] = '\0';
+	} else {
+		strcpy(dir, ".");
+	}
+	int fd = -1;
+	static unsigned counter;
+	for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
+		snprintf(tmp, plen + 40, "%s.tmp-%ld-%u", path, (long)getpid(),
+		         __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+		if (fd < 0 && errno != EEXIST)
+			break;
+	}
+	if (fd < 0) {
+		int e = errno;
+		free(tmp);
+		free(dir);
+		return flasher__error(errno_code(e), "cannot create a file next to '%s': %s", path, strerror(e));
+	}
+	int err = 0;
+	for (size_t i = 0; i < nparts && !err; i++) {
+		size_t done = 0;
+		while (done < sizes[i]) {
+			ssize_t w = write(fd, parts[i] + done, sizes[i] - done);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0) {
+				int e = w < 0 ? errno : ENOSPC;
+				err = flasher__error(errno_code(e) == FLASHER_EPERM ? FLASHER_EPERM : FLASHER_EIO,
+				                     "writing '%s' failed: %s", tmp, strerror(e));
+				break;
+			}
+			done += (size_t)w;
+		}
+	}
+	if (!err && fsync(fd) != 0)
+		err = flasher__error(FLASHER_EIO, "fsync of '%s' failed: %s", tmp, strerror(errno));
+	if (close(fd) != 0 && !err)
+		err = flasher__error(FLASHER_EIO, "closing '%s' failed: %s", tmp, strerror(errno));
+	if (!err && rename(tmp, path) != 0)
+		err = flasher__error(errno_code(errno), "renaming '%s' to '%s' failed: %s", tmp, path, strerror(errno));
+	if (err) {
+		unlink(tmp);
+	} else {
+		int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0) {
+			fsync(dfd); /* best effort: makes the rename durable */
+			close(dfd);
+		}
+	}
+	free(tmp);
+	free(dir);
+	return err;
+}
+
+static int check_options(const flasher_pack_options *o, uint32_t *version, uint32_t *min_bl)
+{
+	if (o->version != FLASHER_PACK_OPTIONS_VERSION)
+		return flasher__error(FLASHER_EINVAL, "pack options version %u, this library knows %u", o->version,
+		                      FLASHER_PACK_OPTIONS_VERSION);
+	if (!o->product || !valid_id(o->product, 15))
+		return flasher__error(FLASHER_EINVAL, "product id '%s': 1..15 printable characters, no spaces",
+		                      o->product ? o->product : "(none)");
+	if (!o->fw_version)
+		return flasher__error(FLASHER_EINVAL, "firmware version missing (X.Y.Z)");
+	if (flasher_semver_parse(o->fw_version, version) != 0)
+		return flasher__error_wrap(FLASHER_EINVAL, "firmware version");
+	*min_bl = 0;
+	if (o->min_bootloader && flasher_semver_parse(o->min_bootloader, min_bl) != 0)
+		return flasher__error_wrap(FLASHER_EINVAL, "minimum bootloader version");
+	if (o->hw_rev_count > FLBOOT_IMAGE_MAX_HW_REVS || (o->hw_rev_count && !o->hw_revs))
+		return flasher__error(FLASHER_EINVAL, "%zu hardware revisions, at most %u", o->hw_rev_count,
+		                      FLBOOT_IMAGE_MAX_HW_REVS);
+	for (size_t i = 0; i < o->hw_rev_count; i++) {
+		if (!o->hw_revs[i] || !valid_id(o->hw_revs[i], 7))
+			return flasher__error(FLASHER_EINVAL, "hardware revision '%s': 1..7 printable characters, no spaces",
+			                      o->hw_revs[i] ? o->hw_revs[i] : "(null)");
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(o->hw_revs[i], o->hw_revs[j]))
+				return flasher__error(FLASHER_EINVAL, "hardware revision '%s' given twice", o->hw_revs[i]);
+	}
+	if (o->build_id) {
+		size_t n = strlen(o->build_id);
+		if (n > MAX_BUILD_ID)
+			return flasher__error(FLASHER_EINVAL, "build id is %zu bytes, at most %u", n, MAX_BUILD_ID);
+		for (size_t i = 0; i < n; i++)
+			if ((unsigned char)o->build_id[i] < 0x20 || o->build_id[i] == 0x7F)
+				return flasher__error(FLASHER_EINVAL, "build id contains a control character at %zu", i);
+	}
+	if (!o->cm7_file && !o->cm4_file)
+		return flasher__error(FLASHER_EINVAL, "no image: give a CM7 file, a CM4 file or both");
+	return 0;
+}
+
+int flasher_package_build(const flasher_pack_options *o, const char *out_path)
+{
+	if (!o || !out_path)
+		return flasher__error(FLASHER_EINVAL, "pack: NULL argument");
+	uint32_t version, min_bl;
+	int err = check_options(o, &version, &min_bl);
+	if (err)
+		return err;
+	char created[32];
+	err = created_time(created, sizeof created);
+	if (err)
+		return err;
+
+	struct build_image imgs[MAX_IMAGES];
+	memset(imgs, 0, sizeof imgs);
+	size_t n = 0;
+	const char *files[MAX_IMAGES] = {o->cm7_file, o->cm4_file};
+	for (int c = 0; c < (int)MAX_IMAGES; c++)
+		if (files[c])
+			imgs[n++].core = c == 0 ? FLASHER_CORE_CM7 : FLASHER_CORE_CM4;
+
+	char product[16] = {0};
+	char hw[FLBOOT_IMAGE_MAX_HW_REVS][8];
+	memset(hw, 0, sizeof hw);
+	memcpy(product, o->product, strlen(o->product));
+	for (size_t i = 0; i < o->hw_rev_count; i++)
+		memcpy(hw[i], o->hw_revs[i], strlen(o->hw_revs[i]));
+
+	uint8_t shas[MAX_IMAGES][32];
+	for (size_t i = 0; i < n && !err; i++) {
+		struct build_image *bi = &imgs[i];
+		err = load_input(bi, files[bi->core - 1]);
+		if (!err && o->compress)
+			err = compress_payload(bi);
+		if (!err) {
+			bi->crc32 = crc32_of(bi->payload, bi->payload_size);
+			flboot_sha256(bi->payload, bi->payload_size, bi->sha256);
+			memcpy(shas[i], bi->sha256, 32);
+		}
+	}
+	char *manifest = NULL;
+	if (err)
+		goto out;
+	uint8_t set_id[8];
+	compute_set_id((const uint8_t(*)[32])shas, n, version, product, set_id);
+	for (size_t i = 0; i < n; i++) {
+		struct build_image *bi = &imgs[i];
+		fill_image_header(bi, version, min_bl, product, (const char(*)[8])hw, set_id);
+		const uint8_t *body = bi->zdata ? bi->zdata : bi->payload;
+		size_t blen = bi->zdata ? bi->zsize : bi->payload_size;
+		bi->stored_size = (uint32_t)(FLBOOT_IMAGE_HEADER_SIZE + blen);
+		uint32_t c = crc32_of(bi->header, FLBOOT_IMAGE_HEADER_SIZE);
+		bi->stored_crc32 = (uint32_t)crc32(c, body, (uInt)blen);
+	}
+
+	/* The manifest holds the images' file offsets, which depend on its own
+	 * length: iterate to the fixed point (the length only grows, so this
+	 * ends after a few rounds). */
+	size_t mlen = 0;
+	for (int round = 0; round < 16; round++) {
+		uint32_t at = (uint32_t)(PKG_HEADER_SIZE + mlen);
+		for (size_t i = 0; i < n; i++) {
+			imgs[i].stored_offset = at;
+			at += imgs[i].stored_size;
+		}
+		cJSON_free(manifest);
+		manifest = build_manifest(o, version, min_bl, created, set_id, imgs, n);
+		if (!manifest) {
+			err = flasher__error(FLASHER_ENOMEM, "out of memory building the manifest");
+			goto out;
+		}
+		if (strlen(manifest) == mlen)
+			break;
+		mlen = strlen(manifest);
+	}
+	if (strlen(manifest) != mlen || mlen > MAX_MANIFEST) {
+		err = flasher__error(FLASHER_EINVAL, "manifest layout did not settle (%zu bytes)", mlen);
+		goto out;
+	}
+
+	size_t data_size = 0;
+	for (size_t i = 0; i < n; i++)
+		data_size += imgs[i].stored_size;
+	uint8_t hdr[PKG_HEADER_SIZE];
+	memset(hdr, 0, sizeof hdr);
+	memcpy(hdr + OFF_MAGIC, PKG_MAGIC, PKG_MAGIC_LEN);
+	put16(hdr + OFF_FORMAT_VERSION, PKG_FORMAT_VERSION);
+	put16(hdr + OFF_HEADER_SIZE, PKG_HEADER_SIZE);
+	put32(hdr + OFF_TOTAL_SIZE, (uint32_t)(PKG_HEADER_SIZE + mlen + data_size));
+	put32(hdr + OFF_MANIFEST_OFFSET, PKG_HEADER_SIZE);
+	put32(hdr + OFF_MANIFEST_LENGTH, (uint32_t)mlen);
+	put32(hdr + OFF_MANIFEST_CRC, crc32_of(manifest, mlen));
+	put32(hdr + OFF_DATA_OFFSET, (uint32_t)(PKG_HEADER_SIZE + mlen));
+	put32(hdr + OFF_DATA_SIZE, (uint32_t)data_size);
+	put32(hdr + OFF_HEADER_CRC, crc32_of(hdr, OFF_HEADER_CRC));
+
+	const uint8_t *parts[2 + 2 * MAX_IMAGES];
+	size_t sizes[2 + 2 * MAX_IMAGES], np = 0;
+	parts[np] = hdr;
+	sizes[np++] = sizeof hdr;
+	parts[np] = (const uint8_t *)manifest;
+	sizes[np++] = mlen;
+	for (size_t i = 0; i < n; i++) {
+		parts[np] = imgs[i].header;
+		sizes[np++] = FLBOOT_IMAGE_HEADER_SIZE;
+		parts[np] = imgs[i].zdata ? imgs[i].zdata : imgs[i].payload;
+		sizes[np++] = imgs[i].zdata ? imgs[i].zsize : imgs[i].payload_size;
+	}
+	err = write_atomic(out_path, parts, sizes, np);
+	if (err)
+		flasher__error_wrap(err, "pack '%s'", out_path);
+out:
+	cJSON_free(manifest);
+	for (size_t i = 0; i < MAX_IMAGES; i++) {
+		free(imgs[i].payload);
+		free(imgs[i].zdata);
+	}
+	return err;
+}

@@ -1,0 +1,75 @@
+/*
+ * harness.h - a simulated unit for the bootloader core's tests: the real
+ * core on flashsim, an in-memory loopback transport, and a tiny synchronous
+ * protocol client. Shared by tests/core and tests/powercut.
+ */
+#ifndef FLBOOT_TEST_HARNESS_H
+#define FLBOOT_TEST_HARNESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "flashsim.h"
+#include "flboot/flboot.h"
+
+/** An image: its header and payload, built by image_make. */
+typedef struct image {
+	flboot_image_header hdr;
+	uint8_t *payload;
+	uint32_t size;
+} image;
+
+typedef struct unit {
+	flashsim *fs;
+	flboot_port port;
+	flboot *bl;
+	flboot_identity id;
+	uint8_t *in;   /* host -> device bytes */
+	size_t in_len, in_pos, in_cap;
+	uint8_t *out;  /* device -> host bytes */
+	size_t out_len, out_pos, out_cap;
+	flboot_frame_decoder dec;
+	uint8_t decbuf[FLBOOT_FRAME_MAX_WIRE];
+	uint32_t flags;       /* boot flags: survive a reset, not a power cut */
+	int reset_requested;
+	uint16_t seq;
+	/* last response */
+	uint8_t resp_type;
+	uint16_t resp_seq;
+	int16_t status;
+	uint32_t detail;
+	uint8_t body[FLBOOT_FRAME_MAX_PAYLOAD];
+	uint32_t body_len;
+} unit;
+
+#define NO_RESPONSE (-1000)
+
+/** A unit with erased flash, product "demo", hw rev "B", bootloader 1.2.0. */
+unit *unit_new(void);
+void unit_free(unit *u);
+/** Power on or reset: zero the core, init, boot. Returns flboot_boot's result. */
+int unit_boot(unit *u, flboot_boot_target *t);
+/** Send one request and poll until its answer. Returns the answer's status
+ *  (u->detail, u->body hold the rest) or NO_RESPONSE (reset, cut, silence). */
+int unit_request(unit *u, uint8_t type, uint8_t flags, const void *p, size_t len);
+/** Queue a request without polling (windowed tests); returns its seq. */
+uint16_t unit_send(unit *u, uint8_t type, uint8_t flags, const void *p, size_t len);
+/** Poll until one answer arrives. Returns its status or NO_RESPONSE. */
+int unit_recv(unit *u);
+/** BEGIN .. DATA .. END for one image; block = DATA size, compress: send
+ *  raw-deflate blocks. Returns 0 or the first failing status. */
+int unit_transfer(unit *u, const image *im, uint32_t block, int compress);
+/** Transfer the images given (NULL = skip), ACTIVATE them as one set,
+ *  REBOOT, boot. Returns the boot result or a negative status. */
+int unit_update(unit *u, const image *cm7, const image *cm4, flboot_boot_target *t);
+/** 1 when the primary slot of core holds exactly im (header and payload). */
+int unit_primary_is(unit *u, const image *im);
+
+/** Build an image for core with a payload of size bytes from seed. sparse:
+ *  most flash words 0xFF (fewer flash operations, same code paths). */
+void image_make(image *im, uint8_t core, uint32_t version, uint32_t size, uint32_t seed, int sparse);
+/** Recompute the header CRC after editing the header. */
+void image_seal(image *im);
+void image_free(image *im);
+
+#endif

@@ -1,0 +1,447 @@
+/* flasherd updating fleets of simulated units: real flasher-devsim
+ * processes on ptys, a real daemon, JSON over its socket. */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static struct h_env env;
+
+static void setup(void)
+{
+	h_env_init(&env);
+}
+
+static void teardown(void)
+{
+	h_env_cleanup(&env);
+}
+
+TestSuite(daemon_fleet, .init = setup, .fini = teardown, .timeout = 300);
+
+static long long ms_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int state_rank(const char *s)
+{
+	static const char *order[] = {"queued", "running", "verifying", "rebooting", "done"};
+	for (int i = 0; i < 5; i++)
+		if (!strcmp(s, order[i]))
+			return i;
+	return -1;
+}
+
+static int final_state(const char *s)
+{
+	return !strcmp(s, "done") || !strcmp(s, "failed") || !strcmp(s, "cancelled");
+}
+
+/* Start n units (extra args for unit i from extra_for), the daemon, and a
+ * subscribed client that sees all n units. */
+static void start_fleet(int n, const char *const *(*extra_for)(int i), struct h_client *sub)
+{
+	for (int i = 0; i < n; i++)
+		cr_assert_gt(h_start_unit(&env, i, extra_for ? extra_for(i) : NULL), 0, "unit %d did not start", i);
+	cr_assert_gt(h_start_daemon(&env, NULL), 0, "flasherd did not start");
+	h_client_open(sub, env.sock);
+	cr_assert_geq(sub->fd, 0);
+	cr_assert_eq(h_wait_devices(sub, n, 20000), n, "the daemon does not list all %d units", n);
+	cJSON *r = h_call(sub, "subscribe", NULL, 5000);
+	cr_assert_not_null(h_result(r));
+	cJSON_Delete(r);
+}
+
+/* update.start {"package": pkg, "all": true}: returns the result. */
+static cJSON *start_all(struct h_client *c, const char *pkg)
+{
+	char params[600];
+	snprintf(params, sizeof params, "{\"package\":\"%s\",\"all\":true}", pkg);
+	cJSON *r = h_call(c, "update.start", params, 15000);
+	cr_assert_not_null(h_result(r), "update.start failed: %s", r ? cJSON_PrintUnformatted(r) : "no answer");
+	cJSON *res = cJSON_DetachItemFromObject(r, "result");
+	cJSON_Delete(r);
+	return res;
+}
+
+static const char *uid_of_unit(struct h_client *c, int i)
+{
+	static char uid[32];
+	uid[0] = '\0';
+	cJSON *r = h_call(c, "devices.list", "{\"all\":true}", 5000);
+	const cJSON *d;
+	cJSON_ArrayForEach(d, cJSON_GetObjectItem(h_result(r), "devices"))
+		if (!strcasecmp(h_str(d, "serial"), env.unit_serial[i]))
+			snprintf(uid, sizeof uid, "%s", h_str(d, "uid"));
+	cJSON_Delete(r);
+	return uid;
+}
+
+/* Per-job record of what a subscriber saw. */
+struct seen {
+	double job;
+	int states[16];
+	int nstates;
+	char final[16];
+	double last_bytes, total;
+	int progress_backwards, progress_full;
+	double resume_of;
+};
+
+static struct seen *seen_for(struct seen *s, int *n, double job)
+{
+	for (int i = 0; i < *n; i++)
+		if (s[i].job == job)
+			return &s[i];
+	memset(&s[*n], 0, sizeof s[*n]);
+	s[*n].job = job;
+	s[*n].resume_of = -1;
+	return &s[(*n)++];
+}
+
+static void note(struct seen *s, int *n, const cJSON *m)
+{
+	const char *method = h_str(m, "method");
+	const cJSON *p = cJSON_GetObjectItem(m, "params");
+	if (!strcmp(method, "job.state")) {
+		struct seen *j = seen_for(s, n, h_num(p, "job"));
+		const char *st = h_str(p, "state");
+		if (j->nstates < 16)
+			j->states[j->nstates++] = final_state(st) && strcmp(st, "done") ? 100 : state_rank(st);
+		if (final_state(st))
+			snprintf(j->final, sizeof j->final, "%s", st);
+		if (cJSON_IsNumber(cJSON_GetObjectItem(p, "resume_of")))
+			j->resume_of = h_num(p, "resume_of");
+	} else if (!strcmp(method, "job.progress")) {
+		struct seen *j = seen_for(s, n, h_num(p, "job"));
+		double b = h_num(p, "bytes");
+		if (b < j->last_bytes)
+			j->progress_backwards = 1;
+		j->last_bytes = b;
+		j->total = h_num(p, "total");
+		if (b > 0 && b == j->total)
+			j->progress_full = 1;
+	}
+}
+
+static int count_final(struct seen *s, int n, const char *which)
+{
+	int k = 0;
+	for (int i = 0; i < n; i++)
+		if (which ? !strcmp(s[i].final, which) : s[i].final[0] != 0)
+			k++;
+	return k;
+}
+
+/* Read notifications until `want` jobs have reached a final state. */
+static void pump(struct h_client *c, struct seen *s, int *n, int want, int timeout_ms)
+{
+	long long until = ms_now() + timeout_ms;
+	while (count_final(s, *n, NULL) < want && ms_now() < until) {
+		cJSON *m = h_next_note(c, 500);
+		if (m && cJSON_GetObjectItem(m, "method"))
+			note(s, n, m);
+		cJSON_Delete(m);
+	}
+}
+
+static void expect_all_on_version(struct h_client *c, int n, const char *ver)
+{
+	/* The prober's next HELLO refreshes the versions. */
+	int ok = 0;
+	for (int tries = 0; tries < 50 && ok < n; tries++) {
+		ok = 0;
+		cJSON *r = h_call(c, "devices.list", NULL, 5000);
+		const cJSON *d;
+		cJSON_ArrayForEach(d, cJSON_GetObjectItem(h_result(r), "devices"))
+			ok += !strcmp(h_str(d, "firmware_version"), ver) && !strcmp(h_str(d, "cm4_version"), ver);
+		cJSON_Delete(r);
+		if (ok < n)
+			usleep(200000);
+	}
+	cr_expect_eq(ok, n, "%d of %d units run %s", ok, n, ver);
+}
+
+static int history_lines(const char *type)
+{
+	FILE *f = fopen(env.history, "r");
+	if (!f)
+		return -1;
+	char line[8192], pat[64];
+	snprintf(pat, sizeof pat, "\"type\":\"%s\"", type);
+	int k = 0;
+	while (fgets(line, sizeof line, f))
+		k += strstr(line, pat) != NULL;
+	fclose(f);
+	return k;
+}
+
+Test(daemon_fleet, updates_eight_units_at_once)
+{
+	struct h_client sub;
+	start_fleet(8, NULL, &sub);
+	const char *pkg = h_make_package(&env, "v110", "1.1.0", 64 * 1024, 96 * 1024);
+	cr_assert_not_null(pkg);
+	cJSON *res = start_all(&sub, pkg);
+	cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(res, "jobs")), 8);
+	double batch = h_num(res, "batch");
+	cJSON_Delete(res);
+
+	struct seen s[32];
+	int n = 0;
+	pump(&sub, s, &n, 8, 240000);
+	cr_assert_eq(count_final(s, n, NULL), 8, "only %d of 8 jobs ended", count_final(s, n, NULL));
+	for (int i = 0; i < n; i++) {
+		cr_expect_str_eq(s[i].final, "done", "job %.0f ended %s", s[i].job, s[i].final);
+		cr_expect_geq(s[i].nstates, 3, "job %.0f: %d state notifications", s[i].job, s[i].nstates);
+		cr_expect_eq(s[i].states[0], 0, "job %.0f: first state is not 'queued'", s[i].job);
+		for (int k = 1; k < s[i].nstates; k++)
+			cr_expect_gt(s[i].states[k], s[i].states[k - 1], "job %.0f: states out of order", s[i].job);
+		cr_expect_not(s[i].progress_backwards, "job %.0f: progress went backwards", s[i].job);
+		cr_expect(s[i].progress_full, "job %.0f: progress never reached its total", s[i].job);
+	}
+	expect_all_on_version(&sub, 8, "1.1.0");
+
+	char params[64];
+	snprintf(params, sizeof params, "{\"batch\":%.0f}", batch);
+	cJSON *h = h_call(&sub, "history.list", params, 5000);
+	cJSON *recs = cJSON_GetObjectItem(h_result(h), "records");
+	cr_expect_eq(cJSON_GetArraySize(recs), 8);
+	const cJSON *r;
+	cJSON_ArrayForEach(r, recs)
+	{
+		cr_expect_str_eq(h_str(r, "outcome"), "done");
+		cr_expect_str_eq(h_str(r, "new_version"), "1.1.0");
+		cr_expect_eq(strlen(h_str(r, "package_sha256")), 64);
+		cr_expect_eq(strlen(h_str(r, "uid")), 24);
+	}
+	cJSON_Delete(h);
+	h_client_close(&sub);
+}
+
+static const char *const *slow_unit3(int i)
+{
+	static const char *slow[] = {"--link-rate", "120000", NULL};
+	return i == 3 ? slow : NULL;
+}
+
+Test(daemon_fleet, killed_unit_fails_alone_then_resumes)
+{
+	struct h_client sub;
+	start_fleet(8, slow_unit3, &sub);
+	char uid3[32];
+	snprintf(uid3, sizeof uid3, "%s", uid_of_unit(&sub, 3));
+	cr_assert_eq(strlen(uid3), 24);
+	const char *pkg = h_make_package(&env, "v120", "1.2.0", 128 * 1024, 128 * 1024);
+	cr_assert_not_null(pkg);
+	cJSON *res = start_all(&sub, pkg);
+	double job3 = -1;
+	const cJSON *j;
+	cJSON_ArrayForEach(j, cJSON_GetObjectItem(res, "jobs"))
+		if (!strcasecmp(h_str(j, "uid"), uid3))
+			job3 = h_num(j, "job");
+	cJSON_Delete(res);
+	cr_assert_gt(job3, 0);
+
+	/* Pull unit 3's plug in the middle of its transfer. */
+	struct seen s[32];
+	int n = 0;
+	long long until = ms_now() + 60000;
+	int killed = 0;
+	while (!killed && ms_now() < until) {
+		cJSON *m = h_next_note(&sub, 500);
+		if (!m)
+			continue;
+		note(s, &n, m);
+		const cJSON *p = cJSON_GetObjectItem(m, "params");
+		if (!strcmp(h_str(m, "method"), "job.progress") && h_num(p, "job") == job3 && h_num(p, "bytes") > 0 &&
+		    h_num(p, "bytes") < h_num(p, "total") / 2) {
+			h_kill_unit(&env, 3, SIGKILL);
+			killed = 1;
+		}
+		cJSON_Delete(m);
+	}
+	cr_assert(killed, "never saw unit 3 mid-transfer");
+	pump(&sub, s, &n, 8, 240000);
+	struct seen *s3 = seen_for(s, &n, job3);
+	cr_expect_str_eq(s3->final, "failed", "the unplugged unit's job ended '%s'", s3->final);
+	int done = 0;
+	for (int i = 0; i < n; i++)
+		if (s[i].job != job3 && s[i].resume_of < 0)
+			done += !strcmp(s[i].final, "done");
+	cr_expect_eq(done, 7, "%d of the other 7 units finished", done);
+
+	/* Plug it back: same flash file, same port. */
+	cr_assert_gt(h_start_unit(&env, 3, NULL), 0);
+	int resumed_done = 0;
+	double resumed_job = -1;
+	until = ms_now() + 120000;
+	while (!resumed_done && ms_now() < until) {
+		cJSON *m = h_next_note(&sub, 500);
+		if (m) {
+			note(s, &n, m);
+			for (int i = 0; i < n; i++)
+				if (s[i].resume_of == job3 && !strcmp(s[i].final, "done")) {
+					resumed_done = 1;
+					resumed_job = s[i].job;
+				}
+		}
+		cJSON_Delete(m);
+	}
+	cr_assert(resumed_done, "the unit's job was not resumed to the end after it came back");
+	char params[64];
+	snprintf(params, sizeof params, "{\"job\":%.0f}", resumed_job);
+	cJSON *r = h_call(&sub, "job.get", params, 5000);
+	cr_expect_gt(h_num(h_result(r), "resumed_bytes"), 0, "the retry started from zero instead of resuming");
+	cJSON_Delete(r);
+	expect_all_on_version(&sub, 8, "1.2.0");
+	cr_expect_eq(history_lines("start"), 9);
+	cr_expect_eq(history_lines("end"), 9);
+	h_client_close(&sub);
+}
+
+static const char *const *all_slow(int i)
+{
+	(void)i;
+	static const char *slow[] = {"--link-rate", "100000", NULL};
+	return slow;
+}
+
+static void restart_during_job(int sig)
+{
+	struct h_client sub;
+	start_fleet(2, all_slow, &sub);
+	const char *pkg = h_make_package(&env, "v130", "1.3.0", 96 * 1024, 96 * 1024);
+	cr_assert_not_null(pkg);
+	cJSON *res = start_all(&sub, pkg);
+	cJSON_Delete(res);
+	/* Both transfers under way. */
+	struct seen s[8];
+	int n = 0, under_way = 0;
+	long long until = ms_now() + 60000;
+	while (under_way < 2 && ms_now() < until) {
+		cJSON *m = h_next_note(&sub, 500);
+		if (m)
+			note(s, &n, m);
+		cJSON_Delete(m);
+		under_way = 0;
+		for (int i = 0; i < n; i++)
+			under_way += s[i].last_bytes > 0;
+	}
+	cr_assert_eq(under_way, 2);
+	h_client_close(&sub);
+	cr_assert_neq(h_stop_daemon(&env, sig), -1);
+	cr_expect_eq(history_lines("start"), 2, "start records must be on disk before flashing");
+	cr_expect_eq(history_lines("end"), sig == SIGKILL ? 0 : 2);
+
+	cr_assert_gt(h_start_daemon(&env, NULL), 0, "flasherd did not come back");
+	h_client_open(&sub, env.sock);
+	long long deadline = ms_now() + 120000;
+	int done = 0;
+	cJSON *jobs = NULL;
+	while (ms_now() < deadline) {
+		cJSON_Delete(jobs);
+		cJSON *r = h_call(&sub, "jobs.list", NULL, 5000);
+		jobs = cJSON_DetachItemFromObject(h_result(r), "jobs");
+		cJSON_Delete(r);
+		done = 0;
+		int ended = 0;
+		const cJSON *j;
+		cJSON_ArrayForEach(j, jobs)
+		{
+			done += !strcmp(h_str(j, "state"), "done") && h_num(j, "resume_of") > 0;
+			ended += final_state(h_str(j, "state")) && h_num(j, "resume_of") > 0;
+		}
+		if (ended >= 2)
+			break;
+		usleep(300000);
+	}
+	cr_expect_eq(done, 2, "%d of 2 interrupted jobs resumed to the end", done);
+	const cJSON *j;
+	cJSON_ArrayForEach(j, jobs)
+		cr_expect_gt(h_num(j, "resumed_bytes"), 0, "job %.0f restarted from zero", h_num(j, "job"));
+	cJSON_Delete(jobs);
+
+	cJSON *h = h_call(&sub, "history.list", NULL, 5000);
+	int interrupted = 0, ok = 0;
+	const cJSON *r;
+	cJSON_ArrayForEach(r, cJSON_GetObjectItem(h_result(h), "records"))
+	{
+		interrupted += !strcmp(h_str(r, "outcome"), "interrupted");
+		ok += !strcmp(h_str(r, "outcome"), "done");
+	}
+	cJSON_Delete(h);
+	cr_expect_eq(interrupted, 2);
+	cr_expect_eq(ok, 2);
+	expect_all_on_version(&sub, 2, "1.3.0");
+	h_client_close(&sub);
+}
+
+Test(daemon_fleet, daemon_killed_during_job_resumes_it)
+{
+	restart_during_job(SIGKILL);
+}
+
+Test(daemon_fleet, daemon_stopped_during_job_resumes_it)
+{
+	restart_during_job(SIGTERM);
+}
+
+Test(daemon_fleet, hostile_clients_during_jobs)
+{
+	struct h_client sub;
+	start_fleet(3, all_slow, &sub);
+	const char *pkg = h_make_package(&env, "v140", "1.4.0", 48 * 1024, 48 * 1024);
+	cr_assert_not_null(pkg);
+
+	static struct h_client many[100];
+	for (int i = 0; i < 100; i++) {
+		h_client_open(&many[i], env.sock);
+		cr_assert_geq(many[i].fd, 0);
+		const char *req = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"subscribe\"}\n";
+		h_send(&many[i], req, strlen(req));
+	}
+	/* A client that starts the batch and leaves before the answer. */
+	struct h_client quitter;
+	h_client_open(&quitter, env.sock);
+	char line[700];
+	snprintf(line, sizeof line, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"update.start\",\"params\":{\"package\":\"%s\",\"all\":true}}\n",
+	         pkg);
+	cr_assert_eq(h_send(&quitter, line, strlen(line)), 0);
+	h_client_close(&quitter);
+
+	/* Noise while the jobs run; half the subscribers leave mid-job. */
+	struct h_client noise;
+	h_client_open(&noise, env.sock);
+	const char *junk = "{{{{\n[1,2,3]\n{\"jsonrpc\":\"2.0\",\"id\":\"x\",\"method\":\"job.cancel\",\"params\":{\"job\":\"all\"}}\n";
+	h_send(&noise, junk, strlen(junk));
+	for (int i = 0; i < 100; i += 2)
+		h_client_close(&many[i]);
+	h_client_close(&noise);
+
+	struct seen s[8];
+	int n = 0;
+	pump(&sub, s, &n, 3, 180000);
+	cr_expect_eq(count_final(s, n, "done"), 3, "%d of 3 jobs done", count_final(s, n, "done"));
+	/* Every remaining subscriber saw the three jobs end. */
+	for (int i = 1; i < 100; i += 2) {
+		struct seen si[8];
+		int ni = 0;
+		pump(&many[i], si, &ni, 3, 10000);
+		cr_expect_eq(count_final(si, ni, "done"), 3, "subscriber %d saw %d of 3 jobs end", i, count_final(si, ni, "done"));
+		h_client_close(&many[i]);
+	}
+	cr_expect(h_daemon_alive(&env));
+	cr_expect_eq(history_lines("start"), 3);
+	cr_expect_eq(history_lines("end"), 3);
+	h_client_close(&sub);
+}

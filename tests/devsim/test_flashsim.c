@@ -1,0 +1,406 @@
+/* Tests of the STM32H755 flash model used by flasher-devsim and the sweeps. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "flashsim.h"
+
+#define SEC_ADDR(s) FLBOOT_SECTOR_ADDR(s)
+
+static void fill_word(uint8_t w[32], uint8_t v)
+{
+	for (int i = 0; i < 32; i++)
+		w[i] = (uint8_t)(v + i);
+}
+
+static char *tmp_path(void)
+{
+	static char path[64];
+	snprintf(path, sizeof(path), "/tmp/flashsim-test-XXXXXX");
+	int fd = mkstemp(path);
+	cr_assert(fd >= 0);
+	close(fd);
+	unlink(path); /* flashsim creates it */
+	return path;
+}
+
+Test(flashsim, fresh_flash_reads_erased)
+{
+	flashsim *fs;
+	uint8_t buf[100];
+
+	cr_assert_eq(flashsim_open(&fs, NULL), 0);
+	cr_assert_eq(flashsim_read(fs, SEC_ADDR(15) + FLBOOT_SECTOR_SIZE - 100, buf, 100), 0);
+	for (int i = 0; i < 100; i++)
+		cr_assert_eq(buf[i], 0xFF);
+	cr_assert_eq(flashsim_word_state(fs, SEC_ADDR(3)), FLASHSIM_WORD_ERASED);
+	cr_assert_eq(flashsim_ops(fs), 0);
+	flashsim_close(fs);
+}
+
+Test(flashsim, program_once_then_read_back)
+{
+	flashsim *fs;
+	uint8_t w[32], r[32];
+
+	cr_assert_eq(flashsim_open(&fs, NULL), 0);
+	fill_word(w, 0x10);
+	cr_assert_eq(flashsim_program(fs, SEC_ADDR(2) + 64, w), 0);
+	cr_assert_eq(flashsim_read(fs, SEC_ADDR(2) + 64, r, 32), 0);
+	cr_assert_arr_eq(r, w, 32);
+	cr_assert_eq(flashsim_word_state(fs, SEC_ADDR(2) + 64), FLASHSIM_WORD_PROGRAMMED);
+	/* an unaligned read across the word boundary works */
+	cr_assert_eq(flashsim_read(fs, SEC_ADDR(2) + 90, r, 10), 0);
+	cr_assert_eq(r[0], w[26]);
+	cr_assert_eq(r[6], 0xFF);
+	flashsim_close(fs);
+}
+
+Test(flashsim, second_program_fails_and_corrupts_ecc)
+{
+	flashsim *fs;
+	uint8_t w[32], r[32];
+
+	cr_assert_eq(flashsim_open(&fs, NULL), 0);
+	fill_word(w, 0x80);
+	cr_assert_eq(flashsim_program(fs, SEC_ADDR(5), w), 0);
+	/* even clearing bits only (1 -> 0) is a second program */
+	memset(w, 0, sizeof(w));
+	cr_assert_eq(flashsim_program(fs, SEC_ADDR(5), w), FLBOOT_E_FLASH);
+	cr_assert_eq(flashsim_word_state(fs, SEC_ADDR(5)), FLASHSIM_WORD_CORRUPT);
+	cr_assert_eq(flashsim_read(fs, SEC_ADDR(5) + 31, r, 1), FLBOOT_E_ECC);
+	/* a range that only touches the neighbour word reads fine */
+	cr_assert_eq(flashsim_read(fs, SEC_ADDR(5) + 32, r, 32), 0);
+	/* reading across the corrupt word fails */
+	cr_assert_eq(flashsim_read(fs, SEC_ADDR(5) - 4, r, 8), FLBOOT_E_ECC);
+	flashsim_stats st;
+	flashsim_get_stats(fs, &st);
+	cr_assert_eq(st.programs, 2);
+	cr_assert_eq(st.ecc_reads, 2);
+	flashsim_close(fs);
+}
+
+Test(flashsim, erase_clears_sector_only)
+{
+	flashsim *fs;
+	uint8_t w[32], r[32];
+
+	cr_assert_eq(flashsim_open(&fs, NULL), 0);
+	fill_word(w, 1);
+	cr_assert_eq(flashsim_program(fs, SEC_ADDR(4), w), 0);
+	cr_assert_eq(flashsim_program(fs, SEC_ADDR(4) + FLBOOT_SECTOR_SIZE - 32, w), 0);
+	cr_assert_eq(flashsim_program(fs, SEC_ADDR(5), w), 0);
+	cr_assert_eq(flashsim_program(fs, SEC_ADDR(4), w), FLBOOT_E_FLASH); /* corrupt it */
+	cr_assert_eq(flashsim_erase(fs, 4), 0);
+	cr_assert_eq(flashsim_read(fs, SEC_ADDR(4), r, 32), 0);
+	for (int i = 0; i < 32; i++)
+		cr_assert_eq(r[i], 0xFF);
+	cr_assert_eq(flashsim_word_state(fs, SEC_ADDR(4) + FLBOOT_SECTOR_SIZE - 32), FLASHSIM_WORD_ERASED);
+	cr_assert_eq(flashsim_read(fs, SEC_ADDR(5), r, 32), 0);
+	cr_assert_arr_eq(r, w, 32);
+	/* programmable again after erase */
+	cr_assert_eq(flashsim_program(fs, SEC_ADDR(4), w), 0);
+	cr_assert_eq(flashsim_ops(fs), 6);
+	flashsim_close(fs);
+}
+
+Test(flashsim, rejects_unaligned_and_out_of_range)
+{
+	flashsim *fs;
+	uint8_t w[32] = { 0 }, r[4];
+
+	cr_assert_eq(flashsim_open(&fs, NULL), 0);
+	cr_assert_eq(flashsim_program(fs, SEC_ADDR(1) + 16, w), FLBOOT_E_FLASH);
+	cr_assert_eq(flashsim_program(fs, FLBOOT_FLASH_BASE - 32, w), FLBOOT_E_FLASH);
+	cr_assert_eq(flashsim_program(fs, FLBOOT_FLASH_BASE + FLBOOT_FLASH_SIZE, w), FLBOOT_E_FLASH);
+	cr_assert_eq(flashsim_erase(fs, FLBOOT_SECTOR_COUNT), FLBOOT_E_FLASH);
+	cr_assert_eq(flashsim_read(fs, FLBOOT_FLASH_BASE + FLBOOT_FLASH_SIZE - 2, r, 4), FLBOOT_E_FLASH);
+	cr_assert_eq(flashsim_read(fs, 0, r, 4), FLBOOT_E_FLASH);
+	/* the misaligned program touched nothing */
+	cr_assert_eq(flashsim_word_state(fs, SEC_ADDR(1)), FLASHSIM_WORD_ERASED);
+	cr_assert_eq(flashsim_word_state(fs, SEC_ADDR(1) + 32), FLASHSIM_WORD_ERASED);
+	flashsim_close(fs);
+}
+
+Test(flashsim, write_protect_refuses_sector)
+{
+	flashsim *fs;
+	uint8_t w[32] = { 0 };
+
+	cr_assert_eq(flashsim_open(&fs, NULL), 0);
+	flashsim_set_protect(fs, 1u << 0);
+	cr_assert_eq(flashsim_erase(fs, 0), FLBOOT_E_FLASH);
+	cr_assert_eq(flashsim_program(fs, SEC_ADDR(0), w), FLBOOT_E_FLASH);
+	cr_assert_eq(flashsim_word_state(fs, SEC_ADDR(0)), FLASHSIM_WORD_ERASED);
+	cr_assert_eq(flashsim_program(fs, SEC_ADDR(1), w), 0);
+	flashsim_close(fs);
+}
+
+Test(flashsim, state_persists_through_close_open)
+{
+	char *path = tmp_path();
+	flashsim *fs;
+	uint8_t w[32], r[32];
+
+	cr_assert_eq(flashsim_open(&fs, path), 0);
+	fill_word(w, 0x42);
+	cr_assert_eq(flashsim_program(fs, SEC_ADDR(9) + 0x200, w), 0);
+	cr_assert_eq(flashsim_program(fs, SEC_ADDR(10), w), 0);
+	cr_assert_eq(flashsim_program(fs, SEC_ADDR(10), w), FLBOOT_E_FLASH);
+	flashsim_close(fs);
+
+	cr_assert_eq(flashsim_open(&fs, path), 0);
+	cr_assert_eq(flashsim_read(fs, SEC_ADDR(9) + 0x200, r, 32), 0);
+	cr_assert_arr_eq(r, w, 32);
+	/* per-word state came back too: programmed stays write-once, corrupt stays corrupt */
+	cr_assert_eq(flashsim_program(fs, SEC_ADDR(9) + 0x200, w), FLBOOT_E_FLASH);
+	cr_assert_eq(flashsim_read(fs, SEC_ADDR(10), r, 32), FLBOOT_E_ECC);
+	cr_assert_eq(flashsim_erase(fs, 10), 0);
+	flashsim_close(fs);
+
+	cr_assert_eq(flashsim_open(&fs, path), 0);
+	cr_assert_eq(flashsim_read(fs, SEC_ADDR(10), r, 32), 0);
+	cr_assert_eq(r[0], 0xFF);
+	cr_assert_eq(flashsim_word_state(fs, SEC_ADDR(9) + 0x200), FLASHSIM_WORD_CORRUPT);
+	flashsim_close(fs);
+	unlink(path);
+}
+
+Test(flashsim, refuses_foreign_file)
+{
+	char *path = tmp_path();
+	FILE *f = fopen(path, "w");
+	flashsim *fs = (flashsim *)1;
+
+	cr_assert(f);
+	fputs("not a flash", f);
+	fclose(f);
+	cr_assert_eq(flashsim_open(&fs, path), -EINVAL);
+	cr_assert_null(fs);
+	unlink(path);
+}
+
+/* Everything after a cut fails and changes nothing until power comes back. */
+static void assert_unpowered(flashsim *fs)
+{
+	uint8_t w[32] = { 0 }, r[4];
+	uint64_t ops = flashsim_ops(fs);
+
+	cr_assert(flashsim_cut_happened(fs));
+	cr_assert_eq(flashsim_program(fs, SEC_ADDR(12), w), FLBOOT_E_FLASH);
+	cr_assert_eq(flashsim_erase(fs, 12), FLBOOT_E_FLASH);
+	cr_assert_eq(flashsim_read(fs, SEC_ADDR(12), r, 4), FLBOOT_E_FLASH);
+	cr_assert_eq(flashsim_ops(fs), ops);
+	flashsim_power_on(fs);
+	cr_assert_not(flashsim_cut_happened(fs));
+	cr_assert_eq(flashsim_word_state(fs, SEC_ADDR(12)), FLASHSIM_WORD_ERASED);
+}
+
+Test(flashsim_cut, program_before)
+{
+	flashsim *fs;
+	uint8_t w[32];
+
+	cr_assert_eq(flashsim_open(&fs, NULL), 0);
+	fill_word(w, 7);
+	flashsim_arm_cut(fs, 2, FLASHSIM_CUT_BEFORE, 1);
+	cr_assert_eq(flashsim_program(fs, SEC_ADDR(1), w), 0);
+	cr_assert_not(flashsim_cut_happened(fs));
+	cr_assert_eq(flashsim_program(fs, SEC_ADDR(1) + 32, w), FLBOOT_E_FLASH);
+	cr_assert_eq(flashsim_word_state(fs, SEC_ADDR(1) + 32), FLASHSIM_WORD_ERASED);
+	assert_unpowered(fs);
+	cr_assert_eq(flashsim_program(fs, SEC_ADDR(1) + 32, w), 0);
+	flashsim_close(fs);
+}
+
+Test(flashsim_cut, program_during)
+{
+	flashsim *fs;
+	uint8_t w[32], r[32];
+
+	cr_assert_eq(flashsim_open(&fs, NULL), 0);
+	fill_word(w, 7);
+	flashsim_arm_cut(fs, 1, FLASHSIM_CUT_DURING, 99);
+	cr_assert_eq(flashsim_program(fs, SEC_ADDR(1), w), FLBOOT_E_FLASH);
+	cr_assert_eq(flashsim_word_state(fs, SEC_ADDR(1)), FLASHSIM_WORD_CORRUPT);
+	assert_unpowered(fs);
+	cr_assert_eq(flashsim_read(fs, SEC_ADDR(1), r, 32), FLBOOT_E_ECC);
+	flashsim_close(fs);
+}
+
+Test(flashsim_cut, program_after)
+{
+	flashsim *fs;
+	uint8_t w[32], r[32];
+
+	cr_assert_eq(flashsim_open(&fs, NULL), 0);
+	fill_word(w, 7);
+	flashsim_arm_cut(fs, 1, FLASHSIM_CUT_AFTER, 0);
+	cr_assert_eq(flashsim_program(fs, SEC_ADDR(1), w), 0);
+	assert_unpowered(fs);
+	cr_assert_eq(flashsim_read(fs, SEC_ADDR(1), r, 32), 0);
+	cr_assert_arr_eq(r, w, 32);
+	flashsim_close(fs);
+}
+
+static void program_sector(flashsim *fs, uint32_t s, uint8_t v)
+{
+	uint8_t w[32];
+
+	memset(w, v, sizeof(w));
+	for (uint32_t a = 0; a < FLBOOT_SECTOR_SIZE; a += 32)
+		cr_assert_eq(flashsim_program(fs, SEC_ADDR(s) + a, w), 0);
+}
+
+Test(flashsim_cut, erase_before)
+{
+	flashsim *fs;
+	uint8_t r[32];
+
+	cr_assert_eq(flashsim_open(&fs, NULL), 0);
+	program_sector(fs, 6, 0x11);
+	flashsim_arm_cut(fs, 1, FLASHSIM_CUT_BEFORE, 0);
+	cr_assert_eq(flashsim_erase(fs, 6), FLBOOT_E_FLASH);
+	assert_unpowered(fs);
+	cr_assert_eq(flashsim_read(fs, SEC_ADDR(6) + 4096, r, 32), 0);
+	cr_assert_eq(r[0], 0x11);
+	flashsim_close(fs);
+}
+
+Test(flashsim_cut, erase_during_leaves_seeded_mix)
+{
+	flashsim *fs, *fs2;
+	unsigned counts[3] = { 0 };
+
+	cr_assert_eq(flashsim_open(&fs, NULL), 0);
+	cr_assert_eq(flashsim_open(&fs2, NULL), 0);
+	program_sector(fs, 6, 0x11);
+	program_sector(fs2, 6, 0x11);
+	flashsim_arm_cut(fs, 1, FLASHSIM_CUT_DURING, 1234);
+	flashsim_arm_cut(fs2, 1, FLASHSIM_CUT_DURING, 1234);
+	cr_assert_eq(flashsim_erase(fs, 6), FLBOOT_E_FLASH);
+	cr_assert_eq(flashsim_erase(fs2, 6), FLBOOT_E_FLASH);
+	assert_unpowered(fs);
+	flashsim_power_on(fs2);
+	for (uint32_t a = 0; a < FLBOOT_SECTOR_SIZE; a += 32) {
+		int st = flashsim_word_state(fs, SEC_ADDR(6) + a);
+		uint8_t r[32];
+		cr_assert(st >= 0 && st <= 2);
+		counts[st]++;
+		/* same seed, same tear */
+		cr_assert_eq(st, flashsim_word_state(fs2, SEC_ADDR(6) + a));
+		if (st == FLASHSIM_WORD_ERASED) {
+			cr_assert_eq(flashsim_read(fs, SEC_ADDR(6) + a, r, 32), 0);
+			cr_assert_eq(r[31], 0xFF);
+		} else if (st == FLASHSIM_WORD_PROGRAMMED) {
+			cr_assert_eq(flashsim_read(fs, SEC_ADDR(6) + a, r, 32), 0);
+			cr_assert_eq(r[31], 0x11);
+		}
+	}
+	cr_assert_gt(counts[0], 0);
+	cr_assert_gt(counts[1], 0);
+	cr_assert_gt(counts[2], 0);
+	/* the neighbour sectors are untouched */
+	cr_assert_eq(flashsim_word_state(fs, SEC_ADDR(5) + FLBOOT_SECTOR_SIZE - 32), FLASHSIM_WORD_ERASED);
+	cr_assert_eq(flashsim_word_state(fs, SEC_ADDR(7)), FLASHSIM_WORD_ERASED);
+	/* a new erase repairs the sector */
+	cr_assert_eq(flashsim_erase(fs, 6), 0);
+	for (uint32_t a = 0; a < FLBOOT_SECTOR_SIZE; a += 32)
+		cr_assert_eq(flashsim_word_state(fs, SEC_ADDR(6) + a), FLASHSIM_WORD_ERASED);
+	flashsim_close(fs);
+	flashsim_close(fs2);
+}
+
+Test(flashsim_cut, erase_after)
+{
+	flashsim *fs;
+	uint8_t r[32];
+
+	cr_assert_eq(flashsim_open(&fs, NULL), 0);
+	program_sector(fs, 6, 0x11);
+	flashsim_arm_cut(fs, 1, FLASHSIM_CUT_AFTER, 0);
+	cr_assert_eq(flashsim_erase(fs, 6), 0);
+	assert_unpowered(fs);
+	cr_assert_eq(flashsim_read(fs, SEC_ADDR(6) + 4096, r, 32), 0);
+	cr_assert_eq(r[0], 0xFF);
+	flashsim_close(fs);
+}
+
+Test(flashsim_cut, counts_from_arming_and_disarms)
+{
+	flashsim *fs;
+	uint8_t w[32] = { 0 };
+
+	cr_assert_eq(flashsim_open(&fs, NULL), 0);
+	cr_assert_eq(flashsim_program(fs, SEC_ADDR(1), w), 0);
+	flashsim_arm_cut(fs, 3, FLASHSIM_CUT_DURING, 5);
+	cr_assert_eq(flashsim_program(fs, SEC_ADDR(1) + 32, w), 0);
+	cr_assert_eq(flashsim_erase(fs, 2), 0);
+	cr_assert_not(flashsim_cut_happened(fs));
+	cr_assert_eq(flashsim_program(fs, SEC_ADDR(1) + 64, w), FLBOOT_E_FLASH);
+	cr_assert(flashsim_cut_happened(fs));
+	flashsim_power_on(fs);
+	/* power_on drops the armed cut: no second cut later */
+	for (uint32_t a = 96; a < 96 + 32 * 8; a += 32)
+		cr_assert_eq(flashsim_program(fs, SEC_ADDR(1) + a, w), 0);
+	cr_assert_not(flashsim_cut_happened(fs));
+	flashsim_close(fs);
+}
+
+Test(flashsim_cut, persisted_tear_survives_restart)
+{
+	char *path = tmp_path();
+	flashsim *fs;
+	uint8_t w[32] = { 1 }, r[32];
+
+	cr_assert_eq(flashsim_open(&fs, path), 0);
+	flashsim_arm_cut(fs, 1, FLASHSIM_CUT_DURING, 3);
+	cr_assert_eq(flashsim_program(fs, SEC_ADDR(3), w), FLBOOT_E_FLASH);
+	flashsim_close(fs);
+	cr_assert_eq(flashsim_open(&fs, path), 0);
+	cr_assert_not(flashsim_cut_happened(fs)); /* a new process is powered */
+	cr_assert_eq(flashsim_read(fs, SEC_ADDR(3), r, 32), FLBOOT_E_ECC);
+	flashsim_close(fs);
+	unlink(path);
+}
+
+Test(flashsim, snapshot_restore_roundtrip)
+{
+	char *path = tmp_path();
+	flashsim *fs;
+	void *snap;
+	size_t len;
+	uint8_t w[32], r[32];
+
+	cr_assert_eq(flashsim_open(&fs, path), 0);
+	fill_word(w, 0x33);
+	cr_assert_eq(flashsim_program(fs, SEC_ADDR(8), w), 0);
+	cr_assert_eq(flashsim_program(fs, SEC_ADDR(8) + 32, w), 0);
+	cr_assert_eq(flashsim_program(fs, SEC_ADDR(8) + 32, w), FLBOOT_E_FLASH);
+	cr_assert_eq(flashsim_snapshot(fs, &snap, &len), 0);
+	cr_assert_eq(len, FLASHSIM_STATE_BYTES);
+
+	/* change everything the snapshot covers */
+	cr_assert_eq(flashsim_erase(fs, 8), 0);
+	cr_assert_eq(flashsim_program(fs, SEC_ADDR(9), w), 0);
+	cr_assert_eq(flashsim_restore(fs, snap, len), 0);
+
+	cr_assert_eq(flashsim_read(fs, SEC_ADDR(8), r, 32), 0);
+	cr_assert_arr_eq(r, w, 32);
+	cr_assert_eq(flashsim_word_state(fs, SEC_ADDR(8) + 32), FLASHSIM_WORD_CORRUPT);
+	cr_assert_eq(flashsim_word_state(fs, SEC_ADDR(9)), FLASHSIM_WORD_ERASED);
+	cr_assert_eq(flashsim_program(fs, SEC_ADDR(8), w), FLBOOT_E_FLASH); /* still programmed */
+	flashsim_close(fs);
+
+	/* the restore was written through */
+	cr_assert_eq(flashsim_open(&fs, path), 0);
+	cr_assert_eq(flashsim_word_state(fs, SEC_ADDR(9)), FLASHSIM_WORD_ERASED);
+	cr_assert_eq(flashsim_word_state(fs, SEC_ADDR(8)), FLASHSIM_WORD_CORRUPT);
+	cr_assert_eq(flashsim_restore(fs, snap, len - 1), -EINVAL);
+	flashsim_close(fs);
+	free(snap);
+	unlink(path);
+}
