@@ -112,7 +112,7 @@ static void prep_partial(unit *u)
 	cr_assert_eq(unit_boot(u, NULL), FLBOOT_BOOT_APP);
 	u->flags = FLBOOT_BOOTFLAG_STAY;
 	cr_assert_eq(unit_boot(u, NULL), FLBOOT_BOOT_STAY);
-	flashsim_arm_cut(u->fs, 330, FLASHSIM_CUT_DURING, 99);
+	flashsim_arm_cut(u->fs, 200, FLASHSIM_CUT_DURING, 99);
 	unit_transfer(u, &n7, 4096, 0);
 	cr_assert(CUT(u), "prep_partial: the transfer was cut");
 	flashsim_power_on(u->fs);
@@ -227,6 +227,7 @@ static const char *follow_up(unit *u, const scenario *s)
 {
 	flboot_boot_target t;
 	flboot_hello h;
+	int r;
 
 	u->flags = FLBOOT_BOOTFLAG_STAY;
 	if (unit_boot(u, NULL) != FLBOOT_BOOT_STAY)
@@ -236,8 +237,12 @@ static const char *follow_up(unit *u, const scenario *s)
 	memcpy(&h, u->body, sizeof h);
 	if (h.boot_state == FLBOOT_STATE_TRIAL && unit_request(u, FLBOOT_MSG_CONFIRM, 0, NULL, 0) != 0)
 		return "follow-up: CONFIRM of the running trial refused";
-	if (unit_update(u, s->send7, s->send4, &t) != FLBOOT_BOOT_APP)
+	r = unit_update(u, s->send7, s->send4, &t);
+	if (r != FLBOOT_BOOT_APP) {
+		if (getenv("POWERCUT_DEBUG"))
+			fprintf(stderr, "follow-up update: %d (%.*s)\n", r, (int)u->body_len, (const char *)u->body);
 		return "follow-up: update does not boot";
+	}
 	if (!t.trial || !runs_pair(u, &t, &s->nw))
 		return "follow-up: update does not boot the new pair on trial";
 	if (flboot_app_confirm(&u->port) != 0)

@@ -254,6 +254,7 @@ static int resume_scan(flboot *bl)
 	uint32_t total = st->xfer_hdr.payload_size, off, end, k;
 	int rc;
 
+	bl->xfer_next = 0;
 	/* The header must be in place exactly, or sector 0 starts over. */
 	if (!(st->xfer_erased & 1u))
 		return prepare(bl, 0, 0);
