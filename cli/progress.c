@@ -30,6 +30,7 @@ void cli_progress_init(cli_progress *p, int json)
 	p->last_phase = -1;
 	p->last_decile = -1;
 	p->last_ms = 0;
+	p->seen_phases = 0;
 }
 
 static const char *core_text(flasher_core c)
@@ -76,9 +77,10 @@ int cli_progress_cb(const flasher_progress *pr, void *payload)
 		if (p->json) {
 			printf("{\"event\":\"phase\",\"phase\":\"%s\"}\n", flasher_phase_name(pr->phase));
 			fflush(stdout);
-		} else if (!p->tty || pr->phase != FLASHER_PHASE_TRANSFER) {
+		} else if ((!p->tty || pr->phase != FLASHER_PHASE_TRANSFER) && !(p->seen_phases & (1u << pr->phase))) {
+			p->seen_phases |= 1u << pr->phase;
 			cli_progress_finish(p);
-			if (pr->phase != FLASHER_PHASE_DONE)
+			if (pr->phase != FLASHER_PHASE_DONE && pr->phase != FLASHER_PHASE_TRANSFER)
 				fprintf(stderr, "%s...\n", flasher_phase_name(pr->phase));
 		}
 	}
@@ -99,7 +101,7 @@ int cli_progress_cb(const flasher_progress *pr, void *payload)
 			p->last_decile = decile;
 			cli_format_bytes((double)pr->bytes_done, done, sizeof done);
 			cli_format_bytes(pr->rate, rate, sizeof rate);
-			fprintf(stderr, "transfer %3d%% (%s, %s/s)\n", decile * 10, done, rate);
+			fprintf(stderr, "transfer %3d%%  %s  %s/s\n", decile * 10, done, rate);
 		}
 	}
 	return 0;

@@ -13,6 +13,7 @@ typedef struct cli_progress {
 	int bar_drawn;      /* a bar line is on screen without its newline */
 	int last_phase;
 	int last_decile;    /* plain mode: print every 10 % */
+	unsigned seen_phases; /* plain mode: name each phase once, though images alternate transfer/verify */
 	int64_t last_ms;    /* throttle redraws and JSON progress events */
 } cli_progress;
 
