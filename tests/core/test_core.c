@@ -477,6 +477,18 @@ Test(core, app_agent_confirms_trial)
 	cr_assert_not(t.trial);
 }
 
+Test(core, app_agent_sees_self_confirm)
+{
+	flboot_boot_target t;
+	cr_assert_eq(unit_boot(u, NULL), FLBOOT_BOOT_STAY);
+	cr_assert_eq(unit_update(u, &a7, &a4, &t), FLBOOT_BOOT_APP);
+	flboot_app_init(u->bl, &u->port);
+	cr_assert_eq(hello().boot_state, FLBOOT_STATE_TRIAL);
+	cr_assert_eq(flboot_app_confirm(&u->port), 0);
+	cr_assert_eq(hello().boot_state, FLBOOT_STATE_CONFIRMED);
+	cr_assert_eq(hello().mode, FLBOOT_MODE_APPLICATION);
+}
+
 Test(core, unknown_type_and_bad_frames)
 {
 	cr_assert_eq(unit_boot(u, NULL), FLBOOT_BOOT_STAY);

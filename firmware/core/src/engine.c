@@ -773,6 +773,11 @@ static void dispatch(flboot *bl, const req *r)
 	if (t & FLBOOT_MSG_RESPONSE)
 		return; /* never answer an answer */
 	if (bl->mode == FLBOOT_MODE_APPLICATION) {
+		/* The application may have confirmed itself through
+		 * flboot_app_confirm() meanwhile: answer from the journal. */
+		uint32_t ops = bl->store.flash_ops;
+		flboot__journal_load(&bl->store, bl->port);
+		bl->store.flash_ops = ops;
 		switch (t) {
 		case FLBOOT_MSG_HELLO: on_hello(bl, r); return;
 		case FLBOOT_MSG_STATUS: on_status(bl, r); return;
