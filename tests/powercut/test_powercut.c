@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../../firmware/core/src/core.h"
 #include "harness.h"
@@ -287,6 +288,8 @@ static void verdict(sweep *w, const scenario *s, const char *what, uint64_t op, 
 	}
 }
 
+static void tally_add(unsigned tried, unsigned held);
+
 static void run_sweep(const scenario *s)
 {
 	int full = getenv("FLASHER_POWERCUT_FULL") && atoi(getenv("FLASHER_POWERCUT_FULL"));
@@ -364,14 +367,55 @@ static void run_sweep(const scenario *s)
 		}
 	}
 	free(start);
-	printf("powercut %s: %llu flash operations, %u cut points tried, %u held\n", s->name, (unsigned long long)n,
-	       w.tried, w.held);
+	/* Per scenario "tried/held"; the total line at the end says "cut points". */
+	printf("powercut %s: %llu flash operations, %u tried, %u held\n", s->name, (unsigned long long)n, w.tried,
+	       w.held);
 	fflush(stdout);
+	tally_add(w.tried, w.held);
 	unit_free(u);
 	cr_assert_eq(w.held, w.tried, "%s: %u of %u cut points did not hold", s->name, w.tried - w.held, w.tried);
 }
 
 TestSuite(powercut, .timeout = 900);
+
+/* Each Test runs in a child process; they add their counts to a file the
+ * runner (their parent) totals after the last one. */
+static void tally_path(char *buf, size_t size, long runner_pid)
+{
+	const char *dir = getenv("TMPDIR");
+	snprintf(buf, size, "%s/flasher-powercut-%ld.tally", dir && *dir ? dir : "/tmp", runner_pid);
+}
+
+static void tally_add(unsigned tried, unsigned held)
+{
+	char path[512];
+	tally_path(path, sizeof path, (long)getppid());
+	FILE *f = fopen(path, "a");
+	if (f) {
+		fprintf(f, "%u %u\n", tried, held);
+		fclose(f);
+	}
+}
+
+ReportHook(POST_ALL)(struct criterion_global_stats *stats)
+{
+	char path[512];
+	unsigned tried = 0, held = 0, t, h, n_scenarios = 0;
+	(void)stats;
+	tally_path(path, sizeof path, (long)getpid());
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return;
+	while (fscanf(f, "%u %u", &t, &h) == 2) {
+		tried += t;
+		held += h;
+		n_scenarios++;
+	}
+	fclose(f);
+	unlink(path);
+	printf("powercut sweep: %u scenarios, %u cut points tried, %u held\n", n_scenarios, tried, held);
+	fflush(stdout);
+}
 
 Test(powercut, first_install) { run_sweep(&scenarios[0]); }
 Test(powercut, update_both) { run_sweep(&scenarios[1]); }
