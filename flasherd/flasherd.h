@@ -107,6 +107,7 @@ struct daemon {
 	int max_jobs;
 	int rescan_ms;
 	int probe_timeout_ms;
+	int keepalive_s;     /* re-HELLO a present idle unit after this long */
 	int usb_scan;        /* also list USB ports with flasher_port_list */
 	gid_t group;         /* allowed group (-1 = none) */
 	int have_group;
@@ -172,6 +173,7 @@ void port_acquire_locked(const char *port);
 void port_release_locked(const char *port);
 int ports_add_locked(const char *port);
 int ports_remove_locked(const char *port);
+void unit_mark_absent_locked(struct unit *u);
 void unit_set_info_locked(struct unit *u, const flasher_unit_info *info, const char *port);
 const char *nickname_for_locked(const char *uid);
 const char *boot_state_name(int state);

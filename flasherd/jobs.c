@@ -302,6 +302,12 @@ static void run_job(struct job *j, struct unit *u)
 	set_state_locked(j, final);
 	u->busy_job = 0;
 	port_release_locked(port);
+	/* A lost link: the unit counts as gone until it answers a HELLO again,
+	 * so its retry waits for it instead of failing at once. */
+	if (final == JOB_FAILED && link_error(rc, j->phase))
+		unit_mark_absent_locked(u);
+	else if (u->present)
+		server_notify("device.changed", unit_to_json_locked(u)); /* idle again */
 	/* A lost link is retried when the unit is back (resuming on the unit). */
 	if (final == JOB_FAILED && link_error(rc, j->phase) && j->attempt < j->max_attempts && !d->stopping) {
 		struct job *r = job_new_locked(j->batch, u);

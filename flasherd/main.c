@@ -278,7 +278,9 @@ static void read_client(struct client *c)
 		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return;
 		if (r <= 0) {
+			pthread_mutex_lock(&g_daemon->lock); /* workers set it too */
 			c->dead = 1;
+			pthread_mutex_unlock(&g_daemon->lock);
 			return;
 		}
 		c->in_len += (size_t)r;
@@ -449,6 +451,8 @@ static int load_config(const char *path, int explicit)
 		d->max_jobs = it->valueint;
 	if (cJSON_IsNumber(it = cJSON_GetObjectItem(cfg, "rescan_ms")) && it->valueint > 0)
 		d->rescan_ms = it->valueint;
+	if (cJSON_IsNumber(it = cJSON_GetObjectItem(cfg, "keepalive_s")) && it->valueint > 0)
+		d->keepalive_s = it->valueint;
 	if (cJSON_IsString(it = cJSON_GetObjectItem(cfg, "group")) && set_group(it->valuestring) != 0)
 		fprintf(stderr, "flasherd: config %s: unknown group '%s'\n", path, it->valuestring);
 	if (cJSON_IsString(it = cJSON_GetObjectItem(cfg, "history")) && !d->history_path[0])
@@ -487,6 +491,7 @@ int main(int argc, char **argv)
 	d->max_jobs = 8;
 	d->rescan_ms = 2000;
 	d->probe_timeout_ms = 500;
+	d->keepalive_s = 10;
 	d->usb_scan = 1;
 	d->next_job_id = 1;
 	d->next_batch_id = 1;

@@ -185,7 +185,7 @@ int ports_remove_locked(const char *port)
 	return 0;
 }
 
-static void mark_absent_locked(struct unit *u)
+void unit_mark_absent_locked(struct unit *u)
 {
 	if (!u->present)
 		return;
@@ -215,7 +215,7 @@ void unit_set_info_locked(struct unit *u, const flasher_unit_info *info, const c
 	for (size_t i = 0; i < d->nunits; i++) {
 		struct unit *o = d->units[i];
 		if (o != u && o->present && !strcmp(o->port, port) && !o->busy_job)
-			mark_absent_locked(o);
+			unit_mark_absent_locked(o);
 	}
 	int was_present = u->present;
 	int changed = memcmp(&u->info, info, sizeof *info) != 0 || strcmp(u->port, port) != 0;
@@ -301,6 +301,12 @@ static void scan_once(void)
 		for (size_t k = 0; !skip && k < d->nunits; k++)
 			if (!strcmp(d->units[k]->port, c[i].port) && (d->units[k]->busy_job || d->units[k]->op_busy))
 				skip = 1;
+		int fresh = 0;
+		for (size_t k = 0; !skip && k < d->nunits; k++) {
+			struct unit *u = d->units[k];
+			if (u->present && !strcmp(u->port, c[i].port) && time(NULL) - u->last_seen < d->keepalive_s)
+				fresh = 1;
+		}
 		if (!skip)
 			port_acquire_locked(c[i].port);
 		pthread_mutex_unlock(&d->lock);
@@ -311,6 +317,15 @@ static void scan_once(void)
 		memset(&info, 0, sizeof info);
 		struct stat st;
 		int gone = c[i].port[0] == '/' && stat(c[i].port, &st) != 0;
+		/* A unit that answered recently is left alone: its node still
+		 * exists (USB: it is still listed), and a HELLO between two of
+		 * its jobs only competes with them. */
+		if (!gone && fresh) {
+			pthread_mutex_lock(&d->lock);
+			port_release_locked(c[i].port);
+			pthread_mutex_unlock(&d->lock);
+			continue;
+		}
 		int rc = gone ? FLASHER_ENOTFOUND : probe(c[i].port, &info);
 
 		pthread_mutex_lock(&d->lock);
@@ -324,7 +339,7 @@ static void scan_once(void)
 					continue;
 				/* A slow answer once is not an unplug; a vanished node is. */
 				if (gone || ++u->fail_count >= 2)
-					mark_absent_locked(u);
+					unit_mark_absent_locked(u);
 			}
 		}
 		pthread_mutex_unlock(&d->lock);
@@ -340,7 +355,7 @@ static void scan_once(void)
 		for (size_t i = 0; i < n && !found; i++)
 			found = !strcmp(c[i].port, u->port);
 		if (!found)
-			mark_absent_locked(u);
+			unit_mark_absent_locked(u);
 	}
 	pthread_mutex_unlock(&d->lock);
 	free(c);

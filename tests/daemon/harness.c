@@ -46,17 +46,50 @@ static void reap(pid_t *p, int sig)
 	}
 }
 
-void h_env_cleanup(struct h_env *e)
+/* SIGTERM, then SIGKILL if it does not end within 10 s. */
+static void stop_gently(pid_t *p)
 {
-	reap(&e->daemon, SIGKILL);
+	if (*p <= 0)
+		return;
+	kill(*p, SIGTERM);
+	for (int i = 0; i < 500; i++) {
+		if (waitpid(*p, NULL, WNOHANG) == *p) {
+			*p = 0;
+			return;
+		}
+		usleep(20000);
+	}
+	reap(p, SIGKILL);
+}
+
+int h_env_cleanup(struct h_env *e)
+{
+	int clean = 1;
+	stop_gently(&e->daemon);
+	/* The daemon runs under the sanitizers in sanitizer builds: whatever
+	 * they found (leaks are reported at exit) fails the test. */
+	char log[400], line[512];
+	snprintf(log, sizeof log, "%s/daemon.log", e->dir);
+	FILE *f = fopen(log, "r");
+	while (f && fgets(line, sizeof line, f))
+		if (strstr(line, "ERROR: AddressSanitizer") || strstr(line, "ERROR: LeakSanitizer") ||
+		    strstr(line, "runtime error:") || strstr(line, "WARNING: ThreadSanitizer")) {
+			fprintf(stderr, "daemon.log: %s", line);
+			clean = 0;
+		}
+	if (f)
+		fclose(f);
 	for (int i = 0; i < H_MAX_UNITS; i++)
 		reap(&e->unit_pid[i], SIGKILL);
-	if (e->dir[0]) {
+	if (e->dir[0] && getenv("FLASHERD_TEST_KEEP")) {
+		fprintf(stderr, "kept %s\n", e->dir);
+	} else if (e->dir[0]) {
 		char cmd[400];
 		snprintf(cmd, sizeof cmd, "rm -rf '%s'", e->dir);
 		if (system(cmd) != 0)
 			fprintf(stderr, "cleanup of %s failed\n", e->dir);
 	}
+	return clean;
 }
 
 /* fork + exec with the child dying with the test process. */
@@ -136,7 +169,8 @@ pid_t h_start_daemon(struct h_env *e, const char *const *extra)
 {
 	const char *argv[80];
 	int n = 0;
-	argv[n++] = FLASHERD_BIN;
+	/* FLASHERD_TEST_BIN: run another build of the daemon (e.g. ThreadSanitizer). */
+	argv[n++] = getenv("FLASHERD_TEST_BIN") ? getenv("FLASHERD_TEST_BIN") : FLASHERD_BIN;
 	argv[n++] = "--socket";
 	argv[n++] = e->sock;
 	argv[n++] = "--history";

@@ -32,8 +32,9 @@ struct h_client {
 
 /* A fresh temporary directory (mode 0755, so other uids can reach the socket). */
 void h_env_init(struct h_env *e);
-/* Kill every process started for e and remove the directory. */
-void h_env_cleanup(struct h_env *e);
+/* Stop every process started for e and remove the directory; returns 0
+ * if the daemon's log shows a sanitizer report, 1 if clean. */
+int h_env_cleanup(struct h_env *e);
 
 /* Start unit i (flash file and --link in e->dir); extra args NULL-terminated. */
 pid_t h_start_unit(struct h_env *e, int i, const char *const *extra);

@@ -7,20 +7,26 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
 
 static struct h_env env;
+static struct h_client sub; /* the test's subscribed client */
 
 static void setup(void)
 {
 	h_env_init(&env);
+	memset(&sub, 0, sizeof sub);
+	sub.fd = -1;
 }
 
 static void teardown(void)
 {
-	h_env_cleanup(&env);
+	h_client_close(&sub);
+	cr_expect(h_env_cleanup(&env), "the daemon's sanitizers reported errors (see above)");
 }
 
 TestSuite(daemon_fleet, .init = setup, .fini = teardown, .timeout = 300);
@@ -48,15 +54,15 @@ static int final_state(const char *s)
 
 /* Start n units (extra args for unit i from extra_for), the daemon, and a
  * subscribed client that sees all n units. */
-static void start_fleet(int n, const char *const *(*extra_for)(int i), struct h_client *sub)
+static void start_fleet(int n, const char *const *(*extra_for)(int i), struct h_client *c)
 {
 	for (int i = 0; i < n; i++)
 		cr_assert_gt(h_start_unit(&env, i, extra_for ? extra_for(i) : NULL), 0, "unit %d did not start", i);
 	cr_assert_gt(h_start_daemon(&env, NULL), 0, "flasherd did not start");
-	h_client_open(sub, env.sock);
-	cr_assert_geq(sub->fd, 0);
-	cr_assert_eq(h_wait_devices(sub, n, 20000), n, "the daemon does not list all %d units", n);
-	cJSON *r = h_call(sub, "subscribe", NULL, 5000);
+	h_client_open(c, env.sock);
+	cr_assert_geq(c->fd, 0);
+	cr_assert_eq(h_wait_devices(c, n, 20000), n, "the daemon does not list all %d units", n);
+	cJSON *r = h_call(c, "subscribe", NULL, 5000);
 	cr_assert_not_null(h_result(r));
 	cJSON_Delete(r);
 }
@@ -187,7 +193,6 @@ static int history_lines(const char *type)
 
 Test(daemon_fleet, updates_eight_units_at_once)
 {
-	struct h_client sub;
 	start_fleet(8, NULL, &sub);
 	const char *pkg = h_make_package(&env, "v110", "1.1.0", 64 * 1024, 96 * 1024);
 	cr_assert_not_null(pkg);
@@ -236,7 +241,6 @@ static const char *const *slow_unit3(int i)
 
 Test(daemon_fleet, killed_unit_fails_alone_then_resumes)
 {
-	struct h_client sub;
 	start_fleet(8, slow_unit3, &sub);
 	char uid3[32];
 	snprintf(uid3, sizeof uid3, "%s", uid_of_unit(&sub, 3));
@@ -271,7 +275,19 @@ Test(daemon_fleet, killed_unit_fails_alone_then_resumes)
 		cJSON_Delete(m);
 	}
 	cr_assert(killed, "never saw unit 3 mid-transfer");
-	pump(&sub, s, &n, 8, 240000);
+	/* Until the 8 first jobs have ended (retries of job 3 wait for the unit). */
+	until = ms_now() + 240000;
+	for (;;) {
+		int firsts = 0;
+		for (int i = 0; i < n; i++)
+			firsts += s[i].resume_of < 0 && s[i].final[0];
+		if (firsts >= 8 || ms_now() > until)
+			break;
+		cJSON *m = h_next_note(&sub, 500);
+		if (m)
+			note(s, &n, m);
+		cJSON_Delete(m);
+	}
 	struct seen *s3 = seen_for(s, &n, job3);
 	cr_expect_str_eq(s3->final, "failed", "the unplugged unit's job ended '%s'", s3->final);
 	int done = 0;
@@ -318,7 +334,6 @@ static const char *const *all_slow(int i)
 
 static void restart_during_job(int sig)
 {
-	struct h_client sub;
 	start_fleet(2, all_slow, &sub);
 	const char *pkg = h_make_package(&env, "v130", "1.3.0", 96 * 1024, 96 * 1024);
 	cr_assert_not_null(pkg);
@@ -398,7 +413,6 @@ Test(daemon_fleet, daemon_stopped_during_job_resumes_it)
 
 Test(daemon_fleet, hostile_clients_during_jobs)
 {
-	struct h_client sub;
 	start_fleet(3, all_slow, &sub);
 	const char *pkg = h_make_package(&env, "v140", "1.4.0", 48 * 1024, 48 * 1024);
 	cr_assert_not_null(pkg);
@@ -444,4 +458,246 @@ Test(daemon_fleet, hostile_clients_during_jobs)
 	cr_expect_eq(history_lines("start"), 3);
 	cr_expect_eq(history_lines("end"), 3);
 	h_client_close(&sub);
+}
+
+Test(daemon_fleet, cancel_stops_only_that_job)
+{
+	start_fleet(2, all_slow, &sub);
+	const char *pkg = h_make_package(&env, "v150", "1.5.0", 96 * 1024, 96 * 1024);
+	cr_assert_not_null(pkg);
+	cJSON *res = start_all(&sub, pkg);
+	double victim = h_num(cJSON_GetArrayItem(cJSON_GetObjectItem(res, "jobs"), 0), "job");
+	cJSON_Delete(res);
+	struct seen s[8];
+	int n = 0, asked = 0;
+	long long until = ms_now() + 60000;
+	while (!asked && ms_now() < until) {
+		cJSON *m = h_next_note(&sub, 500);
+		if (!m)
+			continue;
+		note(s, &n, m);
+		const cJSON *p = cJSON_GetObjectItem(m, "params");
+		if (!strcmp(h_str(m, "method"), "job.progress") && h_num(p, "job") == victim && h_num(p, "bytes") > 0) {
+			char params[64];
+			snprintf(params, sizeof params, "{\"job\":%.0f}", victim);
+			cJSON *r = h_call(&sub, "job.cancel", params, 5000);
+			cr_expect_not_null(h_result(r), "job.cancel refused");
+			cJSON_Delete(r);
+			asked = 1;
+		}
+		cJSON_Delete(m);
+	}
+	cr_assert(asked);
+	pump(&sub, s, &n, 2, 120000);
+	struct seen *v = seen_for(s, &n, victim);
+	cr_expect_str_eq(v->final, "cancelled");
+	cr_expect_eq(count_final(s, n, "done"), 1, "the other job must finish");
+	cJSON *h = h_call(&sub, "history.list", NULL, 5000);
+	int cancelled = 0;
+	const cJSON *r;
+	cJSON_ArrayForEach(r, cJSON_GetObjectItem(h_result(h), "records"))
+		cancelled += !strcmp(h_str(r, "outcome"), "cancelled") && h_num(r, "code") == -12;
+	cJSON_Delete(h);
+	cr_expect_eq(cancelled, 1);
+	/* A second cancel of an ended job is refused with FLASHER_EINVAL. */
+	char params[64];
+	snprintf(params, sizeof params, "{\"job\":%.0f}", victim);
+	cJSON *again = h_call(&sub, "job.cancel", params, 5000);
+	cr_expect_eq(h_error_lib_code(again), -1);
+	cJSON_Delete(again);
+}
+
+Test(daemon_fleet, config_file_ports_and_nicknames)
+{
+	for (int i = 0; i < 2; i++)
+		cr_assert_gt(h_start_unit(&env, i, NULL), 0);
+	char cfg[400];
+	snprintf(cfg, sizeof cfg, "%s/flasherd.json", env.dir);
+	FILE *f = fopen(cfg, "w");
+	cr_assert_not_null(f);
+	/* uid = serial for devsim units; nicknames match case-insensitively. */
+	fprintf(f, "{\"ports\":[\"%s\",\"%s\"],\"nicknames\":{\"%s\":\"bench-left\"},\"max_jobs\":1}\n", env.unit_link[0],
+	        env.unit_link[1], env.unit_serial[0]);
+	fclose(f);
+	int saved = env.nunits;
+	env.nunits = 0; /* no --port: the config names them */
+	const char *extra[] = {"--config", cfg, NULL};
+	cr_assert_gt(h_start_daemon(&env, extra), 0);
+	env.nunits = saved;
+	h_client_open(&sub, env.sock);
+	cr_assert_eq(h_wait_devices(&sub, 2, 20000), 2, "the config's ports were not watched");
+	cJSON *r = h_call(&sub, "device.info", "{\"unit\":\"bench-left\"}", 10000);
+	cr_assert_not_null(h_result(r), "device.info by nickname failed");
+	cr_expect_str_eq(h_str(h_result(r), "nickname"), "bench-left");
+	cr_expect_eq(strcasecmp(h_str(h_result(r), "uid"), env.unit_serial[0]), 0);
+	cr_expect_str_eq(h_str(h_result(r), "product"), "demo");
+	cJSON_Delete(r);
+
+	const char *pkg = h_make_package(&env, "v160", "1.6.0", 32 * 1024, 32 * 1024);
+	char params[600];
+	snprintf(params, sizeof params, "{\"package\":\"%s\",\"units\":[\"bench-left\"]}", pkg);
+	r = h_call(&sub, "update.start", params, 10000);
+	cr_assert_not_null(h_result(r));
+	double batch = h_num(h_result(r), "batch");
+	cr_expect_eq(cJSON_GetArraySize(cJSON_GetObjectItem(h_result(r), "jobs")), 1);
+	cJSON_Delete(r);
+	/* The same unit twice in flight is refused. */
+	r = h_call(&sub, "update.start", params, 10000);
+	int busy = h_error_lib_code(r);
+	cJSON_Delete(r);
+	cJSON *jobs = h_wait_batch(&sub, batch, 120000);
+	const cJSON *j = cJSON_GetArrayItem(cJSON_GetObjectItem(jobs, "jobs"), 0);
+	cr_expect_str_eq(h_str(j, "state"), "done");
+	cr_expect_str_eq(h_str(j, "nickname"), "bench-left");
+	cJSON_Delete(jobs);
+	/* EBUSY unless the first job had already ended by then. */
+	cr_expect(busy == -13 || busy == 0, "second update.start: %d", busy);
+	snprintf(params, sizeof params, "{\"batch\":%.0f}", batch);
+	r = h_call(&sub, "history.list", params, 5000);
+	const cJSON *rec = cJSON_GetArrayItem(cJSON_GetObjectItem(h_result(r), "records"), 0);
+	cr_expect_str_eq(h_str(rec, "nickname"), "bench-left");
+	cr_expect_str_eq(h_str(rec, "outcome"), "done");
+	cJSON_Delete(r);
+}
+
+Test(daemon_fleet, peer_credentials_are_checked)
+{
+	if (geteuid() != 0)
+		cr_skip_test("needs root to switch to another uid");
+	cr_assert_gt(h_start_daemon(&env, NULL), 0);
+	/* Open the file mode wide: only SO_PEERCRED stands in the way now. */
+	chmod(env.sock, 0666);
+	int p[2];
+	cr_assert_eq(pipe(p), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(p[0]);
+		int res[2] = {-100, 0};
+		if (setgid(65533) == 0 && setuid(65533) == 0) {
+			struct h_client c;
+			h_client_open(&c, env.sock);
+			cJSON *m = c.fd >= 0 ? h_read_response(&c, 5000) : NULL;
+			res[0] = h_error_lib_code(m);
+			res[1] = h_read_any(&c, 2000) == NULL; /* closed after the error */
+			cJSON_Delete(m);
+		}
+		_exit(write(p[1], res, sizeof res) == sizeof res ? 0 : 1);
+	}
+	close(p[1]);
+	int res[2] = {0, 0};
+	cr_assert_eq(read(p[0], res, sizeof res), (ssize_t)sizeof res);
+	close(p[0]);
+	waitpid(pid, NULL, 0);
+	cr_expect_eq(res[0], -15, "a stranger's connection got %d instead of FLASHER_EPERM", res[0]);
+	cr_expect_eq(res[1], 1, "the stranger's connection stayed open");
+	cr_expect(h_daemon_alive(&env));
+}
+
+/* Run the CLI with argv, stdout into a string (caller frees); returns exit status. */
+static int run_cli(const char *const *argv, char **out)
+{
+	int p[2];
+	cr_assert_eq(pipe(p), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(p[1], 1);
+		close(p[0]);
+		execv(FLASHER_CLI_BIN, (char *const *)argv);
+		_exit(127);
+	}
+	close(p[1]);
+	size_t len = 0, cap = 4096;
+	char *buf = malloc(cap);
+	ssize_t r;
+	while ((r = read(p[0], buf + len, cap - len - 1)) > 0) {
+		len += (size_t)r;
+		if (cap - len < 1024)
+			buf = realloc(buf, cap *= 2);
+	}
+	buf[len] = '\0';
+	close(p[0]);
+	int st = 0;
+	waitpid(pid, &st, 0);
+	*out = buf;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+Test(daemon_fleet, cli_fleet_update_and_report)
+{
+	start_fleet(3, NULL, &sub);
+	const char *pkg = h_make_package(&env, "v170", "1.7.0", 32 * 1024, 32 * 1024);
+	cr_assert_not_null(pkg);
+	char *out = NULL;
+	const char *up[] = {FLASHER_CLI_BIN, "fleet", "update", pkg, "--all", "--json", "--socket", env.sock, NULL};
+	int rc = run_cli(up, &out);
+	cr_expect_eq(rc, 0, "flasher fleet update exited %d:\n%s", rc, out);
+	/* Every stdout line is JSON; the last one sums up. */
+	char *last = NULL, *save = NULL;
+	int lines = 0, bad = 0;
+	for (char *l = strtok_r(out, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		cJSON *j = cJSON_Parse(l);
+		bad += !j;
+		cJSON_Delete(j);
+		last = l;
+		lines++;
+	}
+	cr_expect_eq(bad, 0, "non-JSON lines on stdout with --json");
+	cr_expect_gt(lines, 3);
+	cJSON *fin = last ? cJSON_Parse(last) : NULL;
+	cr_expect_str_eq(h_str(fin, "event"), "finished");
+	cr_expect_eq(h_num(fin, "done"), 3);
+	cJSON_Delete(fin);
+	free(out);
+
+	const char *rep[] = {FLASHER_CLI_BIN, "fleet", "report", "--format", "csv", "--socket", env.sock, NULL};
+	rc = run_cli(rep, &out);
+	cr_expect_eq(rc, 0);
+	cr_expect_eq(strncmp(out, "job,batch,uid,", 14), 0, "CSV header: %.40s", out);
+	int rows = 0;
+	for (char *l = strchr(out, '\n'); l && l[1]; l = strchr(l + 1, '\n'))
+		rows += strstr(l, ",done,") != NULL;
+	cr_expect_eq(rows, 3, "CSV rows with outcome done: %d\n%s", rows, out);
+	free(out);
+
+	const char *ls[] = {FLASHER_CLI_BIN, "fleet", "list", "--json", "--socket", env.sock, NULL};
+	rc = run_cli(ls, &out);
+	cJSON *devs = cJSON_Parse(out);
+	cr_expect_eq(cJSON_GetArraySize(devs), 3);
+	const cJSON *d;
+	cJSON_ArrayForEach(d, devs)
+		cr_expect_str_eq(h_str(d, "firmware_version"), "1.7.0");
+	cJSON_Delete(devs);
+	free(out);
+}
+
+Test(daemon_fleet, device_calls_reach_the_unit)
+{
+	start_fleet(1, NULL, &sub);
+	const char *pkg = h_make_package(&env, "v180", "1.8.0", 32 * 1024, 32 * 1024);
+	char params[600];
+	snprintf(params, sizeof params, "{\"package\":\"%s\",\"units\":[\"%s\"]}", pkg, env.unit_serial[0]);
+	cJSON *r = h_call(&sub, "update.start", params, 10000);
+	cr_assert_not_null(h_result(r));
+	double batch = h_num(h_result(r), "batch");
+	cJSON_Delete(r);
+	cJSON *jobs = h_wait_batch(&sub, batch, 120000);
+	cr_assert_str_eq(h_str(cJSON_GetArrayItem(cJSON_GetObjectItem(jobs, "jobs"), 0), "state"), "done");
+	cJSON_Delete(jobs);
+
+	snprintf(params, sizeof params, "{\"unit\":\"%s\",\"bootloader\":true}", env.unit_serial[0]);
+	r = h_call(&sub, "device.reboot", params, 60000);
+	cr_assert_not_null(h_result(r), "device.reboot failed: %s", r ? cJSON_PrintUnformatted(r) : "no answer");
+	cr_expect_str_eq(h_str(h_result(r), "mode"), "bootloader");
+	cJSON_Delete(r);
+
+	snprintf(params, sizeof params, "{\"unit\":\"%s\"}", env.unit_link[0]);
+	r = h_call(&sub, "device.info", params, 30000);
+	cr_assert_not_null(h_result(r));
+	cr_expect_str_eq(h_str(h_result(r), "mode"), "bootloader");
+	cr_expect_str_eq(h_str(h_result(r), "cm7_version"), "1.8.0");
+	cJSON_Delete(r);
+
+	r = h_call(&sub, "device.info", "{\"unit\":\"000000000000000000000000\"}", 5000);
+	cr_expect_eq(h_error_lib_code(r), -4);
+	cJSON_Delete(r);
 }

@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -28,7 +30,7 @@ static void setup(void)
 static void teardown(void)
 {
 	h_client_close(&cli);
-	h_env_cleanup(&env);
+	cr_expect(h_env_cleanup(&env), "the daemon's sanitizers reported errors (see above)");
 }
 
 TestSuite(daemon_rpc, .init = setup, .fini = teardown, .timeout = 60);
@@ -318,4 +320,44 @@ Test(daemon_rpc, second_daemon_on_same_socket_refuses)
 	env.daemon = first;
 	cr_expect(second > 0 && WIFEXITED(st) && WEXITSTATUS(st) != 0, "second daemon did not refuse the socket");
 	expect_alive();
+}
+
+Test(daemon_rpc, socket_activation_uses_fd_3)
+{
+	char path[400], hist[400];
+	snprintf(path, sizeof path, "%s/activated.sock", env.dir);
+	snprintf(hist, sizeof hist, "%s/h2.jsonl", env.dir);
+	int lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	cr_assert_lt(strlen(path), sizeof a.sun_path);
+	memcpy(a.sun_path, path, strlen(path) + 1);
+	cr_assert_eq(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
+	cr_assert_eq(listen(lfd, 8), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		char buf[32];
+		dup2(lfd, 3);
+		snprintf(buf, sizeof buf, "%d", (int)getpid());
+		setenv("LISTEN_PID", buf, 1);
+		setenv("LISTEN_FDS", "1", 1);
+		char unused[420];
+		snprintf(unused, sizeof unused, "%s/not-bound.sock", env.dir);
+		execl(FLASHERD_BIN, FLASHERD_BIN, "--socket", unused, "--history", hist, "--no-usb", "--quiet", (char *)NULL);
+		_exit(127);
+	}
+	close(lfd);
+	struct h_client c;
+	h_client_open(&c, path);
+	cr_assert_geq(c.fd, 0);
+	cJSON *r = h_call(&c, "version", NULL, 10000);
+	cr_expect_not_null(h_result(r), "no answer on the inherited socket");
+	cJSON_Delete(r);
+	h_client_close(&c);
+	char unused[420];
+	snprintf(unused, sizeof unused, "%s/not-bound.sock", env.dir);
+	cr_expect_neq(access(unused, F_OK), 0, "the daemon bound --socket despite socket activation");
+	kill(pid, SIGTERM);
+	int st = 0;
+	waitpid(pid, &st, 0);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "activated daemon did not stop cleanly");
 }
