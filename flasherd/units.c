@@ -22,6 +22,26 @@ static pthread_t prober_thread, hotplug_thread;
 static int prober_running, hotplug_running;
 static libusb_context *usb_ctx;
 static libusb_hotplug_callback_handle hotplug_handle;
+/* A second scan shortly after a hotplug event (under the daemon lock). */
+static int followup_pending;
+static struct timespec followup_at;
+
+#define HOTPLUG_FOLLOWUP_MS 1000
+
+static void add_ms(struct timespec *t, long ms)
+{
+	t->tv_sec += ms / 1000;
+	t->tv_nsec += (ms % 1000) * 1000000L;
+	if (t->tv_nsec >= 1000000000L) {
+		t->tv_sec++;
+		t->tv_nsec -= 1000000000L;
+	}
+}
+
+static int ts_before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
 
 const char *boot_state_name(int state)
 {
@@ -368,18 +388,18 @@ static void *prober_main(void *arg)
 	for (;;) {
 		scan_once();
 		pthread_mutex_lock(&d->lock);
-		struct timespec until;
+		struct timespec until, now;
 		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += d->rescan_ms / 1000;
-		until.tv_nsec += (long)(d->rescan_ms % 1000) * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		add_ms(&until, d->rescan_ms);
+		if (followup_pending && ts_before(&followup_at, &until))
+			until = followup_at;
 		while (!d->stopping && !d->rescan_now)
 			if (pthread_cond_timedwait(&d->cond, &d->lock, &until) == ETIMEDOUT)
 				break;
 		d->rescan_now = 0;
+		clock_gettime(CLOCK_REALTIME, &now);
+		if (followup_pending && !ts_before(&now, &followup_at))
+			followup_pending = 0;
 		int stop = d->stopping;
 		pthread_mutex_unlock(&d->lock);
 		if (stop)
@@ -394,10 +414,15 @@ static int LIBUSB_CALL hotplug_cb(libusb_context *ctx, libusb_device *dev, libus
 	(void)dev;
 	(void)ev;
 	(void)arg;
-	/* The tty node follows the USB device a little later; the rescan that
-	 * follows (and the periodic one) picks it up. */
+	/* Scan now, and once more a moment later: the tty node can follow
+	 * the USB device's event (arrival: cdc_acm binds after the device
+	 * appears; a testbed sends "remove" before taking the nodes away),
+	 * and the periodic rescan may be far off. */
 	pthread_mutex_lock(&g_daemon->lock);
 	g_daemon->rescan_now = 1;
+	clock_gettime(CLOCK_REALTIME, &followup_at);
+	add_ms(&followup_at, HOTPLUG_FOLLOWUP_MS);
+	followup_pending = 1;
 	pthread_cond_broadcast(&g_daemon->cond);
 	pthread_mutex_unlock(&g_daemon->lock);
 	return 0;

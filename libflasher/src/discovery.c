@@ -3,6 +3,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __linux__
+#include <dirent.h>
+#include <unistd.h>
+#endif
 
 #include "error_internal.h"
 #include "flasher/discovery.h"
@@ -12,6 +16,51 @@ static void copy(char *dst, size_t cap, const char *src)
 	snprintf(dst, cap, "%s", src ? src : "");
 }
 
+#ifdef __linux__
+/* The ports under /sys/class/tty that have a device behind them, as a
+ * NULL-terminated list for sp_free_port_list(). libserialport 0.1.1's own
+ * enumeration breaks when a port vanishes while it lists (an unplug during
+ * a rescan): it returns SP_OK with a NULL list, or crashes on the next
+ * port. Here a port that is gone by the time it is looked up is skipped. */
+static int list_tty_ports(struct sp_port ***out)
+{
+	DIR *dir = opendir("/sys/class/tty");
+	if (!dir)
+		return -1;
+	size_t n = 0, cap = 16;
+	struct sp_port **list = calloc(cap, sizeof *list);
+	struct dirent *e;
+	while (list && (e = readdir(dir))) {
+		if (e->d_name[0] == '.')
+			continue;
+		char path[300];
+		snprintf(path, sizeof path, "/sys/class/tty/%s/device", e->d_name);
+		if (access(path, F_OK) != 0)
+			continue; /* virtual terminal, pty: no device */
+		snprintf(path, sizeof path, "/dev/%s", e->d_name);
+		struct sp_port *p = NULL;
+		if (sp_get_port_by_name(path, &p) != SP_OK)
+			continue;
+		if (n + 1 == cap) {
+			struct sp_port **nl = realloc(list, 2 * cap * sizeof *list);
+			if (!nl) {
+				sp_free_port(p);
+				break;
+			}
+			list = nl;
+			cap *= 2;
+		}
+		list[n++] = p;
+		list[n] = NULL;
+	}
+	closedir(dir);
+	if (!list)
+		return -1;
+	*out = list;
+	return 0;
+}
+#endif
+
 int flasher_port_list(flasher_port_info **out, size_t *count, int all)
 {
 	if (!out || !count)
@@ -19,12 +68,17 @@ int flasher_port_list(flasher_port_info **out, size_t *count, int all)
 	*out = NULL;
 	*count = 0;
 	struct sp_port **ports = NULL;
-	if (sp_list_ports(&ports) != SP_OK) {
+#ifdef __linux__
+	if (list_tty_ports(&ports) != 0)
+		return flasher__error(FLASHER_EIO, "cannot enumerate serial ports: /sys/class/tty unreadable or out of memory");
+#else
+	if (sp_list_ports(&ports) != SP_OK || !ports) {
 		char *msg = sp_last_error_message();
 		int rc = flasher__error(FLASHER_EIO, "cannot enumerate serial ports: %s", msg ? msg : "error");
 		sp_free_error_message(msg);
 		return rc;
 	}
+#endif
 	size_t n = 0;
 	while (ports[n])
 		n++;

@@ -255,8 +255,16 @@ static int add_unit(void)
 	         "P: %s\nE: SUBSYSTEM=usb\nE: DEVTYPE=usb_interface\nE: DRIVER=cdc_acm\nA: bInterfaceNumber=00\n"
 	         "A: bInterfaceClass=02\n\n"
 	         "P: %s\nE: SUBSYSTEM=usb\nE: DEVTYPE=usb_device\nE: DRIVER=usb\nA: idVendor=0483\nA: idProduct=5740\n"
-	         "A: serial=%s\nA: manufacturer=flasher\nA: product=flasher simulated unit\nA: busnum=1\nA: devnum=%d\n",
-	         u->tty_sys + 4, i, i, i, i + 1, u->intf_sys + 4, u->usb_sys + 4, u->serial, i + 2);
+	         "A: serial=%s\nA: manufacturer=flasher\nA: product=flasher simulated unit\nA: busnum=1\nA: devnum=%d\n"
+	         /* A usbfs node and the descriptors: libusb enumerates the unit,
+	          * so its hotplug callbacks fire on add and remove. */
+	         "N: bus/usb/001/%03d\nE: DEVNAME=/dev/bus/usb/001/%03d\nE: BUSNUM=001\nE: DEVNUM=%03d\nA: speed=12\n"
+	         "A: bConfigurationValue=1\nA: bNumConfigurations=1\n"
+	         /* device: USB 2.0, CDC, 0483:5740, 1 configuration; configuration
+	          * with one CDC interface */
+	         "H: descriptors=120100020200004083044057000201020301"
+	         "090212000101008032090400000002020000\n",
+	         u->tty_sys + 4, i, i, i, i + 1, u->intf_sys + 4, u->usb_sys + 4, u->serial, i + 2, i + 2, i + 2, i + 2);
 	GError *err = NULL;
 	if (!umockdev_testbed_add_from_string(g.tb, desc, &err)) {
 		fprintf(stderr, "flasher-testbed: add unit %d: %s\n", i, err ? err->message : "?");
