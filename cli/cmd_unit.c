@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "unit_json.h"
 #include "flasher.h"
 #include "progress.h"
 
@@ -88,88 +89,10 @@ static int parse_args(int argc, char **argv, unsigned allowed, int npos, unit_ar
 
 /* ---- output ------------------------------------------------------------------ */
 
-static const char *mode_name(flasher_mode m)
-{
-	return m == FLASHER_MODE_APPLICATION ? "application" : "bootloader";
-}
-
-static const char *state_name(flasher_boot_state s)
-{
-	switch (s) {
-	case FLASHER_STATE_EMPTY: return "empty";
-	case FLASHER_STATE_CONFIRMED: return "confirmed";
-	case FLASHER_STATE_PENDING: return "pending";
-	case FLASHER_STATE_TRIAL: return "trial";
-	case FLASHER_STATE_ROLLED_BACK: return "rolled_back";
-	}
-	return "unknown";
-}
-
-static const char *slot_state_name(int s)
-{
-	static const char *const names[] = {"empty", "active", "receiving", "staged", "previous", "invalid"};
-	return s >= 0 && s < (int)(sizeof names / sizeof names[0]) ? names[s] : "unknown";
-}
-
-static const char *core_name(flasher_core c)
-{
-	return c == FLASHER_CORE_CM4 ? "cm4" : c == FLASHER_CORE_CM7 ? "cm7" : "unknown";
-}
-
-static void add_version(cJSON *o, const char *key, uint32_t v)
-{
-	char buf[16];
-	if (!v) {
-		cJSON_AddNullToObject(o, key);
-		return;
-	}
-	flasher_semver_format(v, buf, sizeof buf);
-	cJSON_AddStringToObject(o, key, buf);
-}
-
-/* The running firmware version: cm7's, or cm4's if only cm4 runs. */
-static uint32_t running_version(const flasher_unit_info *u)
-{
-	return u->cm7_version ? u->cm7_version : u->cm4_version;
-}
-
 static cJSON *unit_json(const flasher_unit_info *u, const char *port)
 {
-	cJSON *o = cJSON_CreateObject();
-	char hex[16];
+	cJSON *o = flasher__unit_info_json(u);
 	cJSON_AddStringToObject(o, "port", port);
-	cJSON_AddStringToObject(o, "uid", u->uid);
-	cJSON_AddStringToObject(o, "serial", u->serial);
-	cJSON_AddStringToObject(o, "product", u->product);
-	cJSON_AddStringToObject(o, "hw_rev", u->hw_rev);
-	add_version(o, "bootloader_version", u->bootloader_version);
-	cJSON_AddNumberToObject(o, "protocol_version", u->protocol_version);
-	cJSON_AddStringToObject(o, "mode", mode_name(u->mode));
-	cJSON_AddStringToObject(o, "state", state_name(u->state));
-	add_version(o, "version", running_version(u));
-	cJSON *fw = cJSON_AddObjectToObject(o, "firmware");
-	add_version(fw, "cm7", u->cm7_version);
-	add_version(fw, "cm4", u->cm4_version);
-	cJSON_AddNumberToObject(o, "trial_boots", u->trial_boots);
-	cJSON_AddNumberToObject(o, "last_boot_error", u->last_boot_error);
-	cJSON_AddNumberToObject(o, "max_payload", u->max_payload);
-	cJSON_AddNumberToObject(o, "window", u->window);
-	cJSON_AddNumberToObject(o, "op_timeout_ms", u->op_timeout_ms);
-	cJSON *slots = cJSON_AddArrayToObject(o, "slots");
-	for (size_t i = 0; i < u->slot_count; i++) {
-		const flasher_slot *s = &u->slots[i];
-		cJSON *j = cJSON_CreateObject();
-		cJSON_AddStringToObject(j, "core", core_name(s->core));
-		cJSON_AddStringToObject(j, "role", s->primary ? "primary" : "secondary");
-		cJSON_AddStringToObject(j, "state", slot_state_name(s->state));
-		snprintf(hex, sizeof hex, "0x%08x", (unsigned)s->address);
-		cJSON_AddStringToObject(j, "address", hex);
-		cJSON_AddNumberToObject(j, "size", s->size);
-		add_version(j, "version", s->version);
-		snprintf(hex, sizeof hex, "%08x", (unsigned)s->payload_crc32);
-		cJSON_AddStringToObject(j, "payload_crc32", hex);
-		cJSON_AddItemToArray(slots, j);
-	}
 	return o;
 }
 
@@ -197,8 +120,8 @@ static void print_unit(const flasher_unit_info *u, const char *port)
 	printf("serial:      %s\n", u->serial);
 	printf("product:     %s (hardware %s)\n", u->product, u->hw_rev);
 	printf("bootloader:  %s (protocol %u)\n", bl, u->protocol_version);
-	printf("mode:        %s\n", mode_name(u->mode));
-	printf("state:       %s%s\n", state_name(u->state),
+	printf("mode:        %s\n", flasher__mode_name(u->mode));
+	printf("state:       %s%s\n", flasher__boot_state_name(u->state),
 	       u->state == FLASHER_STATE_TRIAL ? " (not yet confirmed)" : "");
 	printf("firmware:    cm7 %s, cm4 %s\n", v7, v4);
 	if (u->last_boot_error)
@@ -208,9 +131,9 @@ static void print_unit(const flasher_unit_info *u, const char *port)
 		char v[16] = "-";
 		if (s->version)
 			flasher_semver_format(s->version, v, sizeof v);
-		printf("slot:        %s %-9s 0x%08x %4u KiB  %-9s %s\n", core_name(s->core),
+		printf("slot:        %s %-9s 0x%08x %4u KiB  %-9s %s\n", flasher__core_name(s->core),
 		       s->primary ? "primary" : "secondary", (unsigned)s->address, (unsigned)(s->size / 1024),
-		       slot_state_name(s->state), v);
+		       flasher__slot_state_name(s->state), v);
 	}
 }
 
@@ -374,8 +297,8 @@ int cmd_update(int argc, char **argv)
 		cJSON_AddStringToObject(o, "event", "done");
 		cJSON_AddStringToObject(o, "version", ver);
 		cJSON *old = cJSON_AddObjectToObject(o, "old");
-		add_version(old, "cm7", r.old_cm7_version);
-		add_version(old, "cm4", r.old_cm4_version);
+		flasher__json_add_version(old, "cm7", r.old_cm7_version);
+		flasher__json_add_version(old, "cm4", r.old_cm4_version);
 		cJSON_AddNumberToObject(o, "payload_bytes", (double)r.payload_bytes);
 		cJSON_AddNumberToObject(o, "resumed_bytes", (double)r.resumed_bytes);
 		cJSON_AddNumberToObject(o, "sent_bytes", (double)r.sent_bytes);
@@ -392,8 +315,8 @@ int cmd_update(int argc, char **argv)
 		if (a.no_reboot)
 			printf("activated %s on %s (applies at the next reboot)", ver, flasher_session_port(s));
 		else
-			printf("updated %s to %s (%s, %s)", flasher_session_port(s), ver, mode_name(r.after.mode),
-			       state_name(r.after.state));
+			printf("updated %s to %s (%s, %s)", flasher_session_port(s), ver, flasher__mode_name(r.after.mode),
+			       flasher__boot_state_name(r.after.state));
 		printf(" in %.1f s: sent %s", secs, sent);
 		if (r.resumed_bytes)
 			printf(" (resumed %llu bytes)", (unsigned long long)r.resumed_bytes);
@@ -442,10 +365,10 @@ static int simple_command(int argc, char **argv, unsigned allowed, const char *u
 		print_json(o);
 	} else {
 		char v[16] = "none";
-		if (running_version(&u))
-			flasher_semver_format(running_version(&u), v, sizeof v);
-		printf("%s: %s is in %s mode, state %s, firmware %s\n", what, flasher_session_port(s), mode_name(u.mode),
-		       state_name(u.state), v);
+		if (flasher__running_version(&u))
+			flasher_semver_format(flasher__running_version(&u), v, sizeof v);
+		printf("%s: %s is in %s mode, state %s, firmware %s\n", what, flasher_session_port(s), flasher__mode_name(u.mode),
+		       flasher__boot_state_name(u.state), v);
 	}
 	close_unit(s);
 	return rc;

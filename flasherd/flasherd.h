@@ -176,7 +176,6 @@ int ports_remove_locked(const char *port);
 void unit_mark_absent_locked(struct unit *u);
 void unit_set_info_locked(struct unit *u, const flasher_unit_info *info, const char *port);
 const char *nickname_for_locked(const char *uid);
-const char *boot_state_name(int state);
 
 /* jobs.c */
 int jobs_start(void);

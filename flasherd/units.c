@@ -17,6 +17,7 @@
 #include <libusb.h>
 
 #include "flasherd.h"
+#include "unit_json.h"
 
 static pthread_t prober_thread, hotplug_thread;
 static int prober_running, hotplug_running;
@@ -43,23 +44,6 @@ static int ts_before(const struct timespec *a, const struct timespec *b)
 	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
 }
 
-const char *boot_state_name(int state)
-{
-	switch (state) {
-	case FLASHER_STATE_EMPTY: return "empty";
-	case FLASHER_STATE_CONFIRMED: return "confirmed";
-	case FLASHER_STATE_PENDING: return "pending";
-	case FLASHER_STATE_TRIAL: return "trial";
-	case FLASHER_STATE_ROLLED_BACK: return "rolled_back";
-	default: return "unknown";
-	}
-}
-
-static void ver(uint32_t v, char *buf)
-{
-	flasher_semver_format(v, buf, 16);
-}
-
 const char *nickname_for_locked(const char *uid)
 {
 	struct daemon *d = g_daemon;
@@ -73,45 +57,23 @@ const char *nickname_for_locked(const char *uid)
 
 cJSON *unit_to_json_locked(const struct unit *u)
 {
-	char b[16];
+	/* The library's one JSON form of a unit (as `flasher info --json`),
+	 * plus what only the daemon knows. */
 	const flasher_unit_info *i = &u->info;
-	cJSON *o = cJSON_CreateObject();
-	cJSON_AddStringToObject(o, "uid", u->uid);
-	cJSON_AddStringToObject(o, "serial", i->serial);
+	cJSON *o = flasher__unit_info_json(i);
+	cJSON_ReplaceItemInObjectCaseSensitive(o, "uid", cJSON_CreateString(u->uid)); /* known before HELLO */
 	cJSON_AddStringToObject(o, "port", u->port);
 	cJSON_AddStringToObject(o, "nickname", u->nickname);
-	cJSON_AddStringToObject(o, "product", i->product);
-	cJSON_AddStringToObject(o, "hw_rev", i->hw_rev);
-	ver(i->bootloader_version, b);
-	cJSON_AddStringToObject(o, "bootloader_version", b);
-	cJSON_AddNumberToObject(o, "protocol_version", i->protocol_version);
-	ver(i->cm7_version, b);
-	cJSON_AddStringToObject(o, "firmware_version", b);
-	cJSON_AddStringToObject(o, "cm7_version", b);
-	ver(i->cm4_version, b);
-	cJSON_AddStringToObject(o, "cm4_version", b);
-	cJSON_AddStringToObject(o, "mode", i->mode == FLASHER_MODE_APPLICATION ? "application" : "bootloader");
-	cJSON_AddStringToObject(o, "state", boot_state_name(i->state));
 	cJSON_AddStringToObject(o, "status", !u->present ? "absent" : (u->busy_job || u->op_busy) ? "busy" : "idle");
 	if (u->busy_job)
 		cJSON_AddNumberToObject(o, "job", (double)u->busy_job);
 	else
 		cJSON_AddNullToObject(o, "job");
-	cJSON_AddNumberToObject(o, "trial_boots", i->trial_boots);
 	cJSON_AddNumberToObject(o, "last_seen", (double)u->last_seen);
-	cJSON *slots = cJSON_AddArrayToObject(o, "slots");
-	for (size_t k = 0; k < i->slot_count && k < 4; k++) {
-		const flasher_slot *s = &i->slots[k];
-		cJSON *so = cJSON_CreateObject();
-		cJSON_AddStringToObject(so, "core", s->core == FLASHER_CORE_CM4 ? "cm4" : "cm7");
-		cJSON_AddBoolToObject(so, "primary", s->primary);
-		cJSON_AddNumberToObject(so, "state", s->state);
-		cJSON_AddNumberToObject(so, "address", s->address);
-		cJSON_AddNumberToObject(so, "size", s->size);
-		ver(s->version, b);
-		cJSON_AddStringToObject(so, "version", b);
-		cJSON_AddItemToArray(slots, so);
-	}
+	/* Flat per-core fields, kept for clients written against API 1.0. */
+	flasher__json_add_version(o, "firmware_version", i->cm7_version);
+	flasher__json_add_version(o, "cm7_version", i->cm7_version);
+	flasher__json_add_version(o, "cm4_version", i->cm4_version);
 	return o;
 }
 
