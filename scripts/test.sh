@@ -17,4 +17,3 @@ run_suite "plain" build
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0 \
   run_suite "asan+ubsan" build-asan -DFLASHER_SANITIZE=ON -DFLASHER_BUILD_FIRMWARE=OFF
-echo "=== all test suites passed"
