@@ -303,6 +303,8 @@ int cmd_update(int argc, char **argv)
 		cJSON_AddNumberToObject(o, "resumed_bytes", (double)r.resumed_bytes);
 		cJSON_AddNumberToObject(o, "sent_bytes", (double)r.sent_bytes);
 		cJSON_AddNumberToObject(o, "wire_bytes", (double)r.wire_bytes);
+		cJSON_AddNumberToObject(o, "retransmits", r.retransmits);
+		cJSON_AddNumberToObject(o, "timeouts", r.timeouts);
 		cJSON_AddNumberToObject(o, "seconds", secs);
 		if (!a.no_reboot)
 			cJSON_AddItemToObject(o, "unit", unit_json(&r.after, flasher_session_port(s)));

@@ -93,6 +93,8 @@ int flasher__client_request(flasher__client *c, uint8_t type, const void *payloa
 {
 	uint16_t seq = flasher__client_next_seq(c);
 	for (int attempt = 0; attempt <= retries; attempt++) {
+		if (attempt)
+			c->retransmits++;
 		int err = flasher__client_send(c, type, seq, 0, payload, len);
 		if (err)
 			return err;
@@ -101,8 +103,10 @@ int flasher__client_request(flasher__client *c, uint8_t type, const void *payloa
 			int got = flasher__client_recv(c, deadline, r);
 			if (got < 0)
 				return got;
-			if (!got)
+			if (!got) {
+				c->timeouts++;
 				break;
+			}
 			if (r->seq == seq && r->type == type)
 				return 0;
 			/* stale: an answer to an earlier request; ignore it */

@@ -23,6 +23,8 @@ typedef struct flasher__client {
 	uint8_t tx[FLBOOT_FRAME_MAX_WIRE];
 	uint16_t seq;             /* last sequence number used */
 	uint64_t wire_written;    /* of transports closed so far (counters) */
+	uint32_t retransmits;     /* frames sent again (see flasher_update_result) */
+	uint32_t timeouts;        /* waits for an answer that ran out */
 } flasher__client;
 
 /** A response frame, copied out of the decoder. */

@@ -662,6 +662,7 @@ static int send_data(update_ctx *u, const flasher_package_image *img, uint32_t r
 		zok = deflateInit2(&z, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) == Z_OK;
 	}
 	uint32_t acked = resume, next = resume;
+	uint32_t high = resume; /* end of the highest block sent: below it is a re-send */
 	/* frames in flight right now: halved after each loss, grown back by one
 	 * per window of ACKs, so a noisy link wastes less on go-back. */
 	double cwnd = window;
@@ -702,6 +703,10 @@ static int send_data(update_ctx *u, const flasher_package_image *img, uint32_t r
 			uint16_t seq = flasher__client_next_seq(&s->c);
 			if ((err = flasher__client_send(&s->c, FLBOOT_MSG_DATA, seq, flags, frame, sizeof dh + plen)))
 				goto out;
+			if (next < high)
+				s->c.retransmits++;
+			else
+				high = next + len;
 			fl[nfl].seq = seq;
 			fl[nfl].off = next;
 			fl[nfl].len = len;
@@ -715,6 +720,7 @@ static int send_data(update_ctx *u, const flasher_package_image *img, uint32_t r
 			break;
 		}
 		if (!got) {
+			s->c.timeouts++;
 			/* nothing for a while: either the unit is busy (erase) or frames
 			 * were lost at the end of the window; go back to the oldest
 			 * unacknowledged block (duplicates are harmless to the unit) */
@@ -992,10 +998,14 @@ int flasher_session_update(flasher_session *s, const flasher_package *pkg, const
 	u->p.eta_s = -1;
 	int err = op_begin(s);
 	uint64_t wire0 = s ? wire_written(s) : 0;
+	uint32_t retx0 = s ? s->c.retransmits : 0, tmo0 = s ? s->c.timeouts : 0;
 	if (!err)
 		err = do_update(u, pkg);
-	if (s)
+	if (s) {
 		u->res->wire_bytes = wire_written(s) - wire0;
+		u->res->retransmits = s->c.retransmits - retx0;
+		u->res->timeouts = s->c.timeouts - tmo0;
+	}
 	free(u);
 	return s ? op_end(s, err) : err;
 }

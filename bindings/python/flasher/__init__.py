@@ -111,7 +111,8 @@ class _UpdateResult(ctypes.Structure):
     _fields_ = [("old_cm7_version", ctypes.c_uint32), ("old_cm4_version", ctypes.c_uint32),
                 ("new_version", ctypes.c_uint32), ("payload_bytes", ctypes.c_uint64),
                 ("resumed_bytes", ctypes.c_uint64), ("sent_bytes", ctypes.c_uint64),
-                ("wire_bytes", ctypes.c_uint64), ("after", _UnitInfo)]
+                ("wire_bytes", ctypes.c_uint64), ("after", _UnitInfo),
+                ("retransmits", ctypes.c_uint32), ("timeouts", ctypes.c_uint32)]
 
 
 _MODES = {1: "bootloader", 2: "application"}

@@ -60,6 +60,8 @@ static void on_signal(int sig)
 
 static struct devsim *g_log; /* for dlog only */
 
+static uint32_t now_ms(const struct devsim *d);
+
 static void dlog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void dlog(const char *fmt, ...)
 {
@@ -68,7 +70,8 @@ static void dlog(const char *fmt, ...)
 	if (!g_log || !g_log->verbose || g_log->quiet)
 		return;
 	va_start(ap, fmt);
-	fputs("devsim: ", stderr);
+	/* ms since start: lets a log be laid next to a host recording */
+	fprintf(stderr, "devsim: %u ", (unsigned)now_ms(g_log));
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
 	va_end(ap);

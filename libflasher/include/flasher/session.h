@@ -128,6 +128,14 @@ typedef struct flasher_update_result {
 	uint64_t sent_bytes;           /**< payload bytes sent (retransmissions included) */
 	uint64_t wire_bytes;           /**< bytes written to the transport */
 	flasher_unit_info after;       /**< HELLO after the reboot */
+	/** Frames sent again: a request repeated after a timeout, or DATA
+	 *  re-sent below the highest offset already sent (go-back after a
+	 *  timeout or a NAK). 0 on a clean link. @since 0.2 */
+	uint32_t retransmits;
+	/** Waits for an answer that ran out (requests, DATA windows, HELLOs
+	 *  while waiting for the unit after its reset). 0 on a clean link whose
+	 *  port stays (pty, socket). @since 0.2 */
+	uint32_t timeouts;
 } flasher_update_result;
 
 /** Update the unit with a package: check compatibility (before any flash
