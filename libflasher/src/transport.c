@@ -107,6 +107,8 @@ int flasher_transport_open(flasher_transport **out, const char *spec)
 		return flasher__transport_unix_open(out, spec + 5);
 	if (!strncmp(spec, "tcp:", 4))
 		return flasher__transport_tcp_open(out, spec + 4);
+	if (!strncmp(spec, "replay:", 7))
+		return flasher_transport_replay_open(out, spec + 7);
 	return flasher__transport_serial_open(out, spec);
 }
 

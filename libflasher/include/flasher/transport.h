@@ -6,6 +6,7 @@
  * handle. flasher_transport_open() picks the backend from the spec:
  *   "unix:PATH"        Unix stream socket (QEMU serial socket, devsim --listen)
  *   "tcp:HOST:PORT"    TCP (ser2net bridges on production lines)
+ *   "replay:FILE"      a recording played back (docs/recording.md)
  *   "/dev/ttyACM0"...  libserialport when it knows the port, else termios
  *                      (ptys, socat links, which libserialport cannot open)
  *
