@@ -417,6 +417,43 @@ Test(devsim, sigterm_and_sigint_exit_zero, .init = make_workdir, .fini = remove_
 	close_host(&u);
 }
 
+/* Voluntary plus involuntary context switches of a process so far. */
+static long ctx_switches(pid_t pid)
+{
+	char path[64], line[256];
+	long total = 0, v;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	cr_assert_not_null(f);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1 ||
+		    sscanf(line, "nonvoluntary_ctxt_switches: %ld", &v) == 1)
+			total += v;
+	fclose(f);
+	return total;
+}
+
+/* An idle unit waits for input instead of waking every millisecond: a fleet
+ * of simulated units on a small machine needs the CPU for the updates. */
+Test(devsim, idle_unit_does_not_poll_every_millisecond, .init = make_workdir, .fini = remove_workdir)
+{
+	struct unit u;
+	const char *args[] = { "--flash", wpath("u.flash"), NULL };
+	struct timespec one_s = { 1, 0 };
+	long before, woke;
+
+	start_unit(&u, args);
+	open_pty(&u);
+	before = ctx_switches(u.pid);
+	nanosleep(&one_s, NULL);
+	woke = ctx_switches(u.pid) - before;
+	/* a 1 ms poll loop wakes about 1000 times in this second */
+	cr_expect_lt(woke, 100, "the idle unit woke %ld times in a second", woke);
+	cr_assert_eq(WEXITSTATUS(stop_unit(&u)), 0);
+}
+
 Test(devsim, listen_unix_serves_and_replaces_client, .init = make_workdir, .fini = remove_workdir)
 {
 	struct unit u;

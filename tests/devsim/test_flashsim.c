@@ -3,7 +3,10 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "flashsim.h"
@@ -165,6 +168,56 @@ Test(flashsim, state_persists_through_close_open)
 	cr_assert_eq(flashsim_read(fs, SEC_ADDR(10), r, 32), 0);
 	cr_assert_eq(r[0], 0xFF);
 	cr_assert_eq(flashsim_word_state(fs, SEC_ADDR(9) + 0x200), FLASHSIM_WORD_CORRUPT);
+	flashsim_close(fs);
+	unlink(path);
+}
+
+/* "Kill = unplug": every operation is in the file the moment it returns,
+ * even when the process dies without closing the flash. */
+Test(flashsim, operations_reach_the_file_before_the_process_dies)
+{
+	char *path = tmp_path();
+	uint8_t w[32], r[32], st;
+	flashsim *fs;
+	pid_t pid;
+	int status, fd;
+
+	fill_word(w, 0x5A);
+	/* sector 4 programmed first, so the erase has something to clear */
+	cr_assert_eq(flashsim_open(&fs, path), 0);
+	cr_assert_eq(flashsim_program(fs, SEC_ADDR(4), w), 0);
+	flashsim_close(fs);
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		if (flashsim_open(&fs, path) != 0 || flashsim_program(fs, SEC_ADDR(7) + 0x40, w) != 0 ||
+		    flashsim_erase(fs, 4) != 0)
+			_exit(1);
+		raise(SIGKILL);
+		_exit(2);
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "child status %d", status);
+
+	/* the bytes themselves, read past the model */
+	fd = open(path, O_RDONLY);
+	cr_assert(fd >= 0);
+	uint32_t off = SEC_ADDR(7) + 0x40 - FLBOOT_FLASH_BASE;
+	cr_assert_eq(pread(fd, r, 32, FLASHSIM_FILE_HEADER + off), 32);
+	cr_assert_arr_eq(r, w, 32);
+	cr_assert_eq(pread(fd, &st, 1, FLASHSIM_FILE_HEADER + FLBOOT_FLASH_SIZE + off / 32), 1);
+	cr_assert_eq(st, FLASHSIM_WORD_PROGRAMMED);
+	off = SEC_ADDR(4) - FLBOOT_FLASH_BASE;
+	cr_assert_eq(pread(fd, r, 32, FLASHSIM_FILE_HEADER + off), 32);
+	for (int i = 0; i < 32; i++)
+		cr_assert_eq(r[i], 0xFF, "erased byte %d reads 0x%02x", i, r[i]);
+	cr_assert_eq(pread(fd, &st, 1, FLASHSIM_FILE_HEADER + FLBOOT_FLASH_SIZE + off / 32), 1);
+	cr_assert_eq(st, FLASHSIM_WORD_ERASED);
+	close(fd);
+
+	cr_assert_eq(flashsim_open(&fs, path), 0);
+	cr_assert_eq(flashsim_word_state(fs, SEC_ADDR(7) + 0x40), FLASHSIM_WORD_PROGRAMMED);
+	cr_assert_eq(flashsim_program(fs, SEC_ADDR(4), w), 0, "the erase did not persist");
 	flashsim_close(fs);
 	unlink(path);
 }

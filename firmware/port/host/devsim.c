@@ -32,6 +32,9 @@
 #define APP_CONFIRM_MS 200u  /* the simulated application confirms itself */
 #define APP_CRASH_MS 100u    /* --app-crash: the application faults */
 #define DEFAULT_TRIAL_WDT_MS 3000u
+/* Longest idle wait: input and signals end it sooner; bounds the window in
+ * which a signal that lands just before the wait goes unseen. */
+#define IDLE_MAX_MS 100u
 
 struct devsim {
 	flashsim *fs;
@@ -211,23 +214,39 @@ static int watchdog_fired(struct devsim *d)
 	return 0;
 }
 
-/* Sleep on the link only when the last step did nothing. */
-static void idle(struct devsim *d)
+/* Milliseconds from now until the time `at` (0 if it has passed). */
+static uint32_t ms_until(struct devsim *d, uint32_t at)
+{
+	int32_t left = (int32_t)(at - now_ms(d));
+
+	return left > 0 ? (uint32_t)left : 0;
+}
+
+/* Sleep on the link only when the last step did nothing, and then until
+ * input comes or the next timed event is due (the watchdog, or `next_ms`
+ * from the caller, UINT32_MAX for none): the core itself keeps no time, so
+ * nothing else can happen in between. */
+static void idle(struct devsim *d, uint32_t next_ms)
 {
 	uint64_t ops = flashsim_ops(d->fs);
+	uint32_t t = IDLE_MAX_MS;
 
 	if (ops != d->ops_seen) {
 		d->ops_seen = ops;
 		return;
 	}
-	devsim_link_wait(d->link, 1);
+	if (next_ms < t)
+		t = next_ms;
+	if (d->wdt_running && ms_until(d, d->wdt_deadline) < t)
+		t = ms_until(d, d->wdt_deadline);
+	devsim_link_wait(d->link, (int)t);
 }
 
 /* ---- the simulated application ------------------------------------------- */
 
 static void run_app(struct devsim *d, flboot *bl, const flboot_port *port, const flboot_boot_target *t)
 {
-	uint32_t start = now_ms(d);
+	uint32_t start = now_ms(d), next;
 	int confirmed = 0, confirm_tried = 0;
 
 	dlog("jump to application cm7 0x%08x (v%u.%u.%u) cm4 0x%08x%s", (unsigned)t->cm7_entry,
@@ -265,7 +284,13 @@ static void run_app(struct devsim *d, flboot *bl, const flboot_port *port, const
 			d->reset_requested = 1;
 			break;
 		}
-		idle(d);
+		if (d->app_crash)
+			next = ms_until(d, start + APP_CRASH_MS);
+		else if (!d->app_no_confirm && !confirm_tried)
+			next = ms_until(d, start + APP_CONFIRM_MS);
+		else
+			next = UINT32_MAX;
+		idle(d, next);
 	}
 }
 
@@ -558,7 +583,7 @@ int main(int argc, char **argv)
 				flboot_poll(&bl);
 				if (d->reset_requested || watchdog_fired(d))
 					break;
-				idle(d);
+				idle(d, UINT32_MAX);
 			}
 		}
 		if (!stop_requested)

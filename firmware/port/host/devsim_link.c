@@ -16,12 +16,21 @@
 
 /* A writer that nobody reads is given this long before bytes are dropped. */
 #define WRITE_STALL_MS 500
-/* Bytes that may pass at once after an idle spell: about 2 ms of USB frames. */
-#define BURST_S 0.002
+/* Link time a late reader may make up: what a USB stack buffers (64 KiB),
+ * at most 100 ms of a slow link. Without it every overrun of a sleep (a
+ * loaded machine) is lost link time and the throughput drops; the long-run
+ * rate stays the set rate. */
+#define BURST_BYTES 65536.0
+#define BURST_MAX_S 0.1
+/* A booked link is looked at again after one USB frame, or once the rate
+ * allows one full-speed packet if that takes longer (slow links). */
+#define FRAME_S 0.001
+#define PACKET_BYTES 64.0
 
 struct pacer {
-	double rate; /* bytes/s, 0 = unlimited */
-	double t;    /* the time (s) up to which the link is booked */
+	double rate;  /* bytes/s, 0 = unlimited */
+	double t;     /* the time (s) up to which the link is booked */
+	double burst; /* s of unused link time that may be made up */
 };
 
 struct devsim_link {
@@ -60,8 +69,8 @@ static size_t pacer_allow(struct pacer *p, size_t want)
 	if (p->rate <= 0)
 		return want;
 	now = now_s();
-	if (p->t < now - BURST_S)
-		p->t = now - BURST_S;
+	if (p->t < now - p->burst)
+		p->t = now - p->burst;
 	avail = (now - p->t) * p->rate;
 	if (avail < 1)
 		return 0;
@@ -181,9 +190,23 @@ void devsim_link_close(devsim_link *l)
 
 void devsim_link_set_rate(devsim_link *l, uint32_t bytes_per_s)
 {
+	double burst = bytes_per_s ? BURST_BYTES / bytes_per_s : 0;
+
+	if (burst > BURST_MAX_S)
+		burst = BURST_MAX_S;
 	l->rx.rate = bytes_per_s;
 	l->tx.rate = bytes_per_s;
+	l->rx.burst = l->tx.burst = burst;
 	l->rx.t = l->tx.t = now_s();
+}
+
+/* Seconds until the pacer lets bytes through again: one frame, or one
+ * packet's worth on a slow link. */
+static double pacer_recheck_s(const struct pacer *p)
+{
+	double packet = PACKET_BYTES / p->rate;
+
+	return packet > FRAME_S ? packet : FRAME_S;
 }
 
 /* Socket mode: take a waiting connection, replacing the current client. */
@@ -243,7 +266,7 @@ void devsim_link_write(devsim_link *l, const uint8_t *buf, uint32_t len)
 		ssize_t n;
 
 		if (allow == 0) {
-			sleep_s(1.0 / l->tx.rate * (len < 64 ? len : 64));
+			sleep_s((len < PACKET_BYTES ? len : PACKET_BYTES) / l->tx.rate);
 			continue;
 		}
 		n = write(l->fd, buf, allow);
@@ -276,9 +299,11 @@ void devsim_link_wait(devsim_link *l, int timeout_ms)
 	struct pollfd p[2];
 	int n = 0;
 
-	if (l->rx.rate > 0 && (now_s() - l->rx.t) * l->rx.rate < 64) {
+	if (l->rx.rate > 0 && (now_s() - l->rx.t) * l->rx.rate < PACKET_BYTES) {
 		/* the link is booked: input waits for the rate, do not spin */
-		sleep_s(0.001);
+		double s = pacer_recheck_s(&l->rx);
+
+		sleep_s(timeout_ms >= 0 && s > timeout_ms / 1000.0 ? timeout_ms / 1000.0 : s);
 		return;
 	}
 	if (l->fd >= 0)

@@ -14,8 +14,9 @@
  * unpowered until flashsim_power_on().
  *
  * The state (data and per-word state) lives in RAM and, when opened with a
- * path, in a file written through on every operation, so it survives the
- * process (a process restart is a power cycle). The file is
+ * path, in a file (mapped shared) that holds every operation as it is
+ * made, so it survives the process, even a killed one (a process restart
+ * is a power cycle). The file is
  *   "FLSIM001" | 8 bytes reserved | data (2 MiB) | one state byte per word.
  *
  * A flashsim handle is used from one thread at a time.
