@@ -167,6 +167,7 @@ int units_start(void);
 void units_stop(void);
 struct unit *unit_find_locked(const char *ref); /* uid, serial, port or nickname */
 struct unit *unit_by_uid_locked(const char *uid);
+struct unit *unit_new_locked(const char *uid);
 cJSON *unit_to_json_locked(const struct unit *u);
 int port_busy_locked(const char *port);
 void port_acquire_locked(const char *port);

@@ -484,17 +484,7 @@ int jobs_resume_from_history(void)
 		 * fills in when it says HELLO. */
 		struct unit *u = unit_by_uid_locked(uid->valuestring);
 		if (!u) {
-			flasher_unit_info none;
-			memset(&none, 0, sizeof none);
-			snprintf(none.uid, sizeof none.uid, "%s", uid->valuestring);
-			u = calloc(1, sizeof *u);
-			struct unit **n = realloc(d->units, (d->nunits + 1) * sizeof *n);
-			if (!u || !n)
-				abort();
-			d->units = n;
-			d->units[d->nunits++] = u;
-			snprintf(u->uid, sizeof u->uid, "%s", uid->valuestring);
-			u->info = none;
+			u = unit_new_locked(uid->valuestring);
 			const cJSON *port = cJSON_GetObjectItem(r, "port");
 			if (cJSON_IsString(port))
 				snprintf(u->port, sizeof u->port, "%s", port->valuestring);

@@ -180,19 +180,27 @@ void unit_mark_absent_locked(struct unit *u)
 	daemon_log("unit %s removed (%s)", u->uid, u->port);
 }
 
+/* A unit the daemon did not know, added to its table (no HELLO yet). */
+struct unit *unit_new_locked(const char *uid)
+{
+	struct daemon *d = g_daemon;
+	struct unit *u = calloc(1, sizeof *u);
+	struct unit **n = realloc(d->units, (d->nunits + 1) * sizeof *n);
+	if (!u || !n)
+		abort();
+	d->units = n;
+	d->units[d->nunits++] = u;
+	snprintf(u->uid, sizeof u->uid, "%s", uid);
+	snprintf(u->info.uid, sizeof u->info.uid, "%s", uid);
+	return u;
+}
+
 /* New HELLO from a unit on port: create it or refresh it, and say so. */
 void unit_set_info_locked(struct unit *u, const flasher_unit_info *info, const char *port)
 {
 	struct daemon *d = g_daemon;
-	if (!u) {
-		u = calloc(1, sizeof *u);
-		struct unit **n = realloc(d->units, (d->nunits + 1) * sizeof *n);
-		if (!u || !n)
-			abort();
-		d->units = n;
-		d->units[d->nunits++] = u;
-		snprintf(u->uid, sizeof u->uid, "%s", info->uid);
-	}
+	if (!u)
+		u = unit_new_locked(info->uid);
 	/* Another unit known on this port has gone (replaced by this one). */
 	for (size_t i = 0; i < d->nunits; i++) {
 		struct unit *o = d->units[i];

@@ -428,6 +428,23 @@ static int check_header(flboot *bl, const flboot_image_header *h, flboot__str *w
 	return 0;
 }
 
+/* A new transfer or activation would overwrite what a pending transition or
+ * a running trial needs (the pair a failed trial returns to): refuse both
+ * until the unit has rebooted, or the trial is confirmed or rolled back. */
+static int refused_while_settling(flboot *bl, const req *r)
+{
+	const flboot_jstate *st = &bl->store.st;
+	if (st->pending || st->revert) {
+		fail_s(bl, r, FLBOOT_E_STATE, 0, "an activation or rollback is pending; reboot first");
+		return 1;
+	}
+	if (st->boot_state == FLBOOT_STATE_TRIAL) {
+		fail_s(bl, r, FLBOOT_E_STATE, 0, "a trial is running; confirm or roll back first");
+		return 1;
+	}
+	return 0;
+}
+
 static void on_begin(flboot *bl, const req *r)
 {
 	flboot_store *s = &bl->store;
@@ -451,14 +468,8 @@ static void on_begin(flboot *bl, const req *r)
 		fail(bl, r, rc, 0, &why);
 		return;
 	}
-	if (st->pending || st->revert) {
-		fail_s(bl, r, FLBOOT_E_STATE, 0, "an activation or rollback is pending; reboot first");
+	if (refused_while_settling(bl, r))
 		return;
-	}
-	if (st->boot_state == FLBOOT_STATE_TRIAL) {
-		fail_s(bl, r, FLBOOT_E_STATE, 0, "a trial is running; confirm or roll back first");
-		return;
-	}
 	if ((st->staged_mask & FLBOOT_CORE_BIT(h.core)) && st->staged[h.core - 1].header_crc32 == h.header_crc32) {
 		/* Already received and verified: nothing left to send. */
 		bl->xfer_live = 2;
@@ -671,14 +682,8 @@ static void on_activate(flboot *bl, const req *r)
 		reply(bl, r, 0, 0, NULL, 0); /* repeated request */
 		return;
 	}
-	if (st->pending || st->revert) {
-		fail_s(bl, r, FLBOOT_E_STATE, 0, "an activation or rollback is pending; reboot first");
+	if (refused_while_settling(bl, r))
 		return;
-	}
-	if (st->boot_state == FLBOOT_STATE_TRIAL) {
-		fail_s(bl, r, FLBOOT_E_STATE, 0, "a trial is running; confirm or roll back first");
-		return;
-	}
 	missing = (uint8_t)(cores & ~st->staged_mask);
 	if (missing) {
 		flboot__s(&why, "no verified staged image for");
