@@ -4,7 +4,7 @@
 set -euo pipefail
 PKGS=(
   build-essential cmake pkg-config git python3
-  libserialport-dev libusb-1.0-0-dev zlib1g-dev libcjson-dev libcriterion-dev
+  libserialport-dev libusb-1.0-0-dev zlib1g-dev libcjson-dev libcriterion-dev libsodium-dev
   umockdev libumockdev-dev libglib2.0-dev
   clang libclang-rt-14-dev
   gcc-arm-none-eabi libnewlib-arm-none-eabi binutils-arm-none-eabi
