@@ -12,5 +12,6 @@
 #include "flasher/transport.h"
 #include "flasher/session.h"
 #include "flasher/discovery.h"
+#include "flasher/sign.h"
 
 #endif
