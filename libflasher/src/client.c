@@ -145,6 +145,7 @@ const char *flasher__device_err_name(int status)
 		"OK", "E_FRAME", "E_UNKNOWN", "E_STATE", "E_OFFSET", "E_RANGE", "E_PRODUCT", "E_HW_REV",
 		"E_BL_VERSION", "E_HEADER", "E_CRC", "E_SHA", "E_FLASH", "E_ECC", "E_DECOMPRESS",
 		"E_NOT_STAGED", "E_NO_ROLLBACK", "E_ALIGN", "E_CORE", "E_PROTECTED", "E_TOO_LARGE", "E_MODE", "E_TRIAL",
+		"E_SIGNATURE", "E_COUNTER", "E_DECRYPT",
 	};
 	if (status <= 0 && -status < (int)(sizeof names / sizeof names[0]))
 		return names[-status];
@@ -160,10 +161,13 @@ int flasher__device_error(const flasher__response *r)
 	case FLBOOT_E_BL_VERSION:
 	case FLBOOT_E_RANGE:
 	case FLBOOT_E_CORE:
+	case FLBOOT_E_COUNTER:
 		code = FLASHER_EINCOMPATIBLE;
 		break;
 	case FLBOOT_E_CRC:
 	case FLBOOT_E_SHA:
+	case FLBOOT_E_SIGNATURE:
+	case FLBOOT_E_DECRYPT:
 		code = FLASHER_EVERIFY;
 		break;
 	case FLBOOT_E_UNKNOWN:

@@ -406,7 +406,7 @@ static int check_image(flasher_package *pkg, const struct image_entry *e, const 
 	uint32_t version = get32(hb + HO(version)), min_bl = get32(hb + HO(min_bootloader)), load = get32(hb + HO(load_address));
 	if (hb[HO(core)] != e->core)
 		return flasher__error(FLASHER_EFORMAT, "%s image header: core %u, manifest says %s", cn, hb[HO(core)], cn);
-	if (hb[HO(flags)] != 0 || get16(hb + HO(rsv0)) != 0 || get32(hb + HO(rsv1)) != 0)
+	if (hb[HO(flags)] != 0 || get16(hb + HO(rsv0)) != 0)
 		return flasher__error(FLASHER_EFORMAT, "%s image header: flags/reserved fields not zero", cn);
 	if (payload_size == 0 || payload_size > MAX_PAYLOAD)
 		return flasher__error(FLASHER_EFORMAT, "%s image header: payload size %u not in 1..%u", cn,

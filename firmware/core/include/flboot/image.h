@@ -35,7 +35,7 @@ typedef struct __attribute__((packed)) flboot_image_header {
 	char hw_revs[FLBOOT_IMAGE_MAX_HW_REVS][8]; /* compatible revisions; all empty = any */
 	uint8_t set_id[8];         /* same for the images of one package */
 	uint32_t load_address;     /* address of the payload (slot + header area) */
-	uint32_t rsv1;             /* 0 */
+	uint32_t security_counter; /* downgrade floor: refused below the confirmed one (0 = none) */
 	uint32_t header_crc32;     /* CRC32 of the 124 bytes before this field */
 } flboot_image_header;
 _Static_assert(sizeof(flboot_image_header) == FLBOOT_IMAGE_HEADER_SIZE, "image header size");

@@ -82,6 +82,9 @@ enum flboot_err {
 	FLBOOT_E_TOO_LARGE = -20,  /* payload above the announced maximum        */
 	FLBOOT_E_MODE = -21,       /* not available in this mode (app/loader)    */
 	FLBOOT_E_TRIAL = -22,      /* trial pair not confirmed in time: reverted */
+	FLBOOT_E_SIGNATURE = -23,  /* not signed by a key this unit holds        */
+	FLBOOT_E_COUNTER = -24,    /* security counter below the confirmed floor */
+	FLBOOT_E_DECRYPT = -25,    /* encrypted image: no key, or does not open  */
 };
 
 /* ---- semantic version packed in 32 bits: major.minor.patch ------------- */
