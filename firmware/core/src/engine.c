@@ -112,6 +112,7 @@ static void on_hello(flboot *bl, const req *r)
 		flboot__journal_load(&bl->store, bl->port);
 	memset(&h, 0, sizeof h);
 	h.proto_version = FLBOOT_PROTO_VERSION;
+	h.proto_minor = FLBOOT_PROTO_MINOR;
 	h.mode = bl->mode;
 	h.boot_state = flboot__reported_state(st);
 	h.bootloader_version = bl->id.bootloader_version;

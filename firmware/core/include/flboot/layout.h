@@ -40,6 +40,40 @@
 #define FLBOOT_SLOT_SECTORS 3u
 #define FLBOOT_SLOT_SIZE (FLBOOT_SLOT_SECTORS * FLBOOT_SECTOR_SIZE)
 
+/*
+ * Layout v2 (issue 9, run in place): each core runs from whichever of its two
+ * slots holds the active pair; activation, confirm and rollback are word
+ * writes in the metadata sector. No scratch, no swap, no copy.
+ *
+ *   bank 1 0x08000000  s0      bootloader (write-protected)
+ *          0x08020000  s1-s3   CM7 slot A (384 KiB)
+ *          0x08080000  s4-s6   CM7 slot B (384 KiB)
+ *          0x080E0000  s7      metadata
+ *   bank 2 0x08100000  s8-s11  CM4 slot A (512 KiB)
+ *          0x08180000  s12-s15 CM4 slot B (512 KiB)
+ *
+ * An image header sits at the slot's start; the application (its vector
+ * table) is linked for slot + FLBOOT_HEADER_AREA.
+ */
+#define FLBOOT_CM7_SLOT_A_ADDR 0x08020000u
+#define FLBOOT_CM7_SLOT_B_ADDR 0x08080000u
+#define FLBOOT_META_ADDR 0x080E0000u
+#define FLBOOT_CM4_SLOT_A_ADDR 0x08100000u
+#define FLBOOT_CM4_SLOT_B_ADDR 0x08180000u
+#define FLBOOT_CM7_SLOT_SIZE 0x00060000u /* 384 KiB, 3 sectors */
+#define FLBOOT_CM4_SLOT_SIZE 0x00080000u /* 512 KiB, 4 sectors */
+#define FLBOOT_HEADER_AREA 0x400u
+#define FLBOOT_META_SECTOR 7u
+
+/* Slot of a core (1 cm7, 2 cm4), slot index 0 (A) or 1 (B). */
+#define FLBOOT_SLOT_ADDR(core, slot)                                                            \
+	((core) == 1u ? ((slot) ? FLBOOT_CM7_SLOT_B_ADDR : FLBOOT_CM7_SLOT_A_ADDR)               \
+	              : ((slot) ? FLBOOT_CM4_SLOT_B_ADDR : FLBOOT_CM4_SLOT_A_ADDR))
+#define FLBOOT_CORE_SLOT_SIZE(core) ((core) == 1u ? FLBOOT_CM7_SLOT_SIZE : FLBOOT_CM4_SLOT_SIZE)
+/* Largest payload an image for a core may have (slot minus header area). */
+#define FLBOOT_CORE_MAX_PAYLOAD(core) (FLBOOT_CORE_SLOT_SIZE(core) - FLBOOT_HEADER_AREA)
+
+/* Layout v1 (the landed swap design), removed with the v2 core: */
 /* Where applications are linked: the payload starts after the header area. */
 #define FLBOOT_CM7_APP_ADDR (FLBOOT_SECTOR_ADDR(FLBOOT_CM7_PRIMARY_SECTOR) + 0x400u)
 #define FLBOOT_CM4_APP_ADDR (FLBOOT_SECTOR_ADDR(FLBOOT_CM4_PRIMARY_SECTOR) + 0x400u)

@@ -12,6 +12,9 @@
 #include <stdint.h>
 
 #define FLBOOT_PROTO_VERSION 1u
+/* Additions within version 1 (fields appended to bodies). A unit announces
+ * its minor in HELLO.proto_minor; a shorter HELLO (minor 0) has none. */
+#define FLBOOT_PROTO_MINOR 1u
 
 /* ---- frame ------------------------------------------------------------ */
 /* A frame on the wire is COBS(header | payload | crc32) followed by 0x00.  */
@@ -165,8 +168,16 @@ typedef struct __attribute__((packed)) flboot_hello {
 	int16_t last_boot_error;    /* why the last boot fell back, 0 if none  */
 	uint32_t rsv2;
 	flboot_slot_info slots[FLBOOT_MAX_SLOTS];
+	/* ---- minor 1 (layout v2, images run in place) ---- */
+	uint8_t proto_minor;        /* FLBOOT_PROTO_MINOR of the device        */
+	uint8_t rsv5[3];            /* 0                                       */
+	/* [core-1]: start of the slot the next BEGIN for that core stages
+	 * into (image header there, payload linked for stage_addr + 0x400);
+	 * 0 = unknown (older unit: use the image as packed). */
+	uint32_t stage_addr[2];
 } flboot_hello;
-_Static_assert(sizeof(flboot_hello) == 104 + 4 * 20, "hello size");
+_Static_assert(sizeof(flboot_hello) == 104 + 4 * 20 + 12, "hello size");
+#define FLBOOT_HELLO_V1_0_SIZE (104u + 4u * 20u) /* HELLO of minor 0 */
 
 #define FLBOOT_FEAT_DEFLATE 0x01u /* accepts FLBOOT_FLAG_COMPRESSED DATA */
 #define FLBOOT_FEAT_RESUME 0x02u  /* BEGIN answers a durable resume offset */
