@@ -32,7 +32,11 @@ struct peer {
 	pid_t pid;
 	uid_t uid;
 	gid_t gid;
+	int admin; /* sees and cancels every user's jobs (access_is_admin) */
 };
+
+/* Owner of a notification that only its owner (and admins) may see. */
+#define OWNER_ALL ((long long)-1)
 
 enum unit_status { UNIT_ABSENT = 0, UNIT_IDLE, UNIT_BUSY };
 
@@ -61,6 +65,7 @@ enum job_state {
 /* One package shared by the jobs of a batch. */
 struct batch {
 	uint64_t id;
+	uid_t owner; /* uid of the client that started it */
 	char path[1024];
 	char sha256[65];
 	char version[16];
@@ -71,6 +76,7 @@ struct batch {
 
 struct job {
 	uint64_t id;
+	uid_t owner; /* = its batch's owner */
 	struct batch *batch;
 	char uid[25];
 	char port[256];
@@ -111,6 +117,16 @@ struct daemon {
 	int usb_scan;        /* also list USB ports with flasher_port_list */
 	gid_t group;         /* allowed group (-1 = none) */
 	int have_group;
+	gid_t admin_group;   /* members see every user's jobs */
+	int have_admin_group;
+	/* what a non-root client may ports.add besides flasher USB serial
+	 * devices: fnmatch patterns (allow_ports, --allow-port, --port) */
+	char **allow_ports;
+	size_t nallow_ports;
+	struct {
+		unsigned vid, pid;
+	} usb_ids[8];
+	int nusb_ids;
 
 	/* watched ports (command line, config, ports.add) */
 	char **ports;
@@ -135,7 +151,9 @@ struct daemon {
 extern struct daemon *g_daemon;
 
 /* main.c / server.c: notifications and async replies */
-void server_notify(const char *method, cJSON *params); /* takes params */
+/* Takes params; owner OWNER_ALL (device events) or the uid whose clients
+ * (and admins) get it. */
+void server_notify(const char *method, cJSON *params, long long owner);
 void server_wake(void);
 double now_unix(void);
 void daemon_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -196,7 +214,8 @@ void history_close(void);
 int history_write_start(const struct job *j); /* fsync'd */
 int history_write_end(const struct job *j, const char *outcome, const char *extra_key, uint64_t extra);
 /* Records merged per job, oldest first; filters may be 0/NULL. */
-cJSON *history_list(uint64_t batch, const char *uid, int limit);
+/* owner: OWNER_ALL or the uid whose records are listed. */
+cJSON *history_list(uint64_t batch, const char *uid, int limit, long long owner);
 /* Raw record objects (start and end lines) for resume; caller frees. */
 cJSON *history_read_all(void);
 
@@ -204,6 +223,14 @@ cJSON *history_read_all(void);
 /* Read path as the peer would be allowed to; *out malloc'd. Returns 0 or a
  * flasher_err with the detail set. */
 int access_read_file(const struct peer *peer, const char *path, uint8_t **out, size_t *len);
-int access_peer_allowed(const struct peer *peer, gid_t group, int have_group);
+/* Open path once for reading with the peer's rights: a regular file only,
+ * never blocking. */
+int access_open_file(const struct peer *peer, const char *path, int *fd);
+/* For a new connection fd: may the peer use the daemon (root, the daemon's
+ * uid, a member of --group), and is it an admin (sets peer->admin)? */
+void access_classify_peer(int fd, struct peer *peer, int *allowed);
+/* 0 if the peer may ports.add spec, else FLASHER_EPERM/ENOTFOUND with the
+ * reason in the error detail. */
+int access_port_allowed(const struct peer *peer, const char *spec);
 
 #endif

@@ -112,6 +112,7 @@ int history_write_start(const struct job *j)
 	cJSON_AddStringToObject(r, "type", "start");
 	cJSON_AddNumberToObject(r, "job", (double)j->id);
 	cJSON_AddNumberToObject(r, "batch", (double)j->batch->id);
+	cJSON_AddNumberToObject(r, "owner", (double)j->owner);
 	cJSON_AddStringToObject(r, "uid", j->uid);
 	cJSON_AddStringToObject(r, "nickname", j->nickname);
 	cJSON_AddStringToObject(r, "port", j->port);
@@ -191,7 +192,7 @@ static void copy_fields(cJSON *dst, const cJSON *src)
 	}
 }
 
-cJSON *history_list(uint64_t batch, const char *uid, int limit)
+cJSON *history_list(uint64_t batch, const char *uid, int limit, long long owner)
 {
 	cJSON *all = history_read_all();
 	cJSON *out = cJSON_CreateArray();
@@ -223,7 +224,10 @@ cJSON *history_list(uint64_t batch, const char *uid, int limit)
 		cJSON *next = r->next;
 		const cJSON *b = cJSON_GetObjectItem(r, "batch");
 		const cJSON *u = cJSON_GetObjectItem(r, "uid");
-		int keep = (!batch || (cJSON_IsNumber(b) && (uint64_t)b->valuedouble == batch)) &&
+		const cJSON *ow = cJSON_GetObjectItem(r, "owner");
+		/* Records from before owners were kept belong to root. */
+		double rec_owner = cJSON_IsNumber(ow) ? ow->valuedouble : 0;
+		int keep = (owner == OWNER_ALL || rec_owner == (double)owner) && (!batch || (cJSON_IsNumber(b) && (uint64_t)b->valuedouble == batch)) &&
 		           (!uid || !*uid || (cJSON_IsString(u) && !strcasecmp(u->valuestring, uid)));
 		if (keep)
 			cJSON_AddItemToArray(filtered, cJSON_DetachItemViaPointer(out, r));

@@ -1,6 +1,7 @@
 /* The job manager: max_jobs worker threads take queued jobs whose unit is
  * present and free. A job waiting for an absent unit holds no worker, so a
  * slow, failing or unplugged unit never stalls the others. */
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@ cJSON *job_to_json_locked(const struct job *j)
 	cJSON_AddNumberToObject(o, "job", (double)j->id);
 	cJSON_AddNumberToObject(o, "batch", (double)j->batch->id);
 	cJSON_AddStringToObject(o, "uid", j->uid);
+	cJSON_AddNumberToObject(o, "owner", (double)j->owner);
 	cJSON_AddStringToObject(o, "nickname", j->nickname);
 	cJSON_AddStringToObject(o, "port", j->port);
 	cJSON_AddStringToObject(o, "package", j->batch->path);
@@ -115,7 +117,7 @@ static void emit_state_locked(struct job *j)
 	}
 	if (j->resume_of)
 		cJSON_AddNumberToObject(p, "resume_of", (double)j->resume_of);
-	server_notify("job.state", p);
+	server_notify("job.state", p, j->owner);
 }
 
 static void emit_progress_locked(struct job *j)
@@ -129,7 +131,7 @@ static void emit_progress_locked(struct job *j)
 	cJSON_AddNumberToObject(p, "resumed_bytes", (double)j->resumed);
 	cJSON_AddNumberToObject(p, "rate", j->rate);
 	cJSON_AddNumberToObject(p, "eta", j->eta);
-	server_notify("job.progress", p);
+	server_notify("job.progress", p, j->owner);
 	j->last_progress_emit = now_unix();
 }
 
@@ -156,6 +158,7 @@ struct job *job_new_locked(struct batch *b, struct unit *u)
 	d->jobs[d->njobs++] = j;
 	j->id = d->next_job_id++;
 	j->batch = b;
+	j->owner = b->owner;
 	b->refs++;
 	snprintf(j->uid, sizeof j->uid, "%s", u->uid);
 	snprintf(j->port, sizeof j->port, "%s", u->port);
@@ -307,7 +310,7 @@ static void run_job(struct job *j, struct unit *u)
 	if (final == JOB_FAILED && link_error(rc, j->phase))
 		unit_mark_absent_locked(u);
 	else if (u->present)
-		server_notify("device.changed", unit_to_json_locked(u)); /* idle again */
+		server_notify("device.changed", unit_to_json_locked(u), OWNER_ALL); /* idle again */
 	/* A lost link is retried when the unit is back (resuming on the unit). */
 	if (final == JOB_FAILED && link_error(rc, j->phase) && j->attempt < j->max_attempts && !d->stopping) {
 		struct job *r = job_new_locked(j->batch, u);
@@ -444,10 +447,28 @@ int jobs_resume_from_history(void)
 		const cJSON *batch = cJSON_GetObjectItem(r, "batch");
 		if (!cJSON_IsString(pkgpath) || !cJSON_IsString(uid) || !cJSON_IsString(sha) || !cJSON_IsNumber(batch))
 			continue;
-		/* The caller's right to read it was checked when the job began. */
+		/* Read again with its owner's rights, the same safe open as a
+		 * request's: a file replaced by a FIFO or a link to a private file
+		 * since is refused, never blocks the start. */
+		const cJSON *ow = cJSON_GetObjectItem(r, "owner");
+		struct peer owner = {0, cJSON_IsNumber(ow) ? (uid_t)ow->valuedouble : 0, 0, 0};
+		struct passwd pw, *pwr = NULL;
+		char pwbuf[4096];
+		if (getpwuid_r(owner.uid, &pw, pwbuf, sizeof pwbuf, &pwr) == 0 && pwr)
+			owner.gid = pw.pw_gid;
+		else
+			owner.gid = owner.uid ? (gid_t)-1 : 0;
 		flasher_package *pkg = NULL;
-		int rc = flasher_package_open(&pkg, pkgpath->valuestring);
+		uint8_t *data = NULL;
+		size_t len = 0;
+		int rc = access_read_file(&owner, pkgpath->valuestring, &data, &len);
+		if (rc == 0) {
+			rc = flasher_package_open_memory(&pkg, data, len);
+			free(data);
+		}
 		struct batch *b = rc == 0 ? batch_new(pkgpath->valuestring, pkg, (uint64_t)batch->valuedouble) : NULL;
+		if (b)
+			b->owner = owner.uid;
 		pthread_mutex_lock(&d->lock);
 		struct job *old = calloc(1, sizeof *old);
 		struct batch oldb;

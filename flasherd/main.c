@@ -138,7 +138,7 @@ void server_reply(uint64_t client_id, cJSON *response)
 
 /* Called with d->lock held (every notification source holds it, which
  * keeps the notifications of one job in order). */
-void server_notify(const char *method, cJSON *params)
+void server_notify(const char *method, cJSON *params, long long owner)
 {
 	int kind = !strncmp(method, "job.", 4) ? 2 : 1;
 	cJSON *msg = cJSON_CreateObject();
@@ -150,6 +150,8 @@ void server_notify(const char *method, cJSON *params)
 		struct client *c = clients[i];
 		if (!(c->subscribed & kind))
 			continue;
+		if (owner != OWNER_ALL && !c->peer.admin && (long long)c->peer.uid != owner)
+			continue; /* another user's job */
 		if (!text && !(text = cJSON_PrintUnformatted(msg)))
 			break;
 		queue_locked(c, text, strlen(text));
@@ -189,8 +191,10 @@ static void accept_clients(void)
 			close(fd);
 			continue;
 		}
-		struct peer p = {cred.pid, cred.uid, cred.gid};
-		if (!access_peer_allowed(&p, d->group, d->have_group)) {
+		struct peer p = {cred.pid, cred.uid, cred.gid, 0};
+		int allowed = 0;
+		access_classify_peer(fd, &p, &allowed);
+		if (!allowed) {
 			daemon_log("refused a client with uid %u (pid %d)", (unsigned)cred.uid, (int)cred.pid);
 			cJSON *e = rpc_error_response(NULL, RPC_LIBRARY_ERROR, "permission denied", FLASHER_EPERM);
 			char *t = cJSON_PrintUnformatted(e);
@@ -391,18 +395,57 @@ static int make_socket(const char *path)
 	return 0;
 }
 
-static int set_group(const char *name)
+static int parse_group(const char *name, gid_t *gid, int *have)
 {
 	struct group *g = getgrnam(name);
 	char *end;
 	unsigned long n = strtoul(name, &end, 10);
 	if (g)
-		g_daemon->group = g->gr_gid;
-	else if (*name && !*end)
-		g_daemon->group = (gid_t)n;
+		*gid = g->gr_gid;
+	else if (*name && !*end && n < (gid_t)-1)
+		*gid = (gid_t)n;
 	else
 		return -1;
-	g_daemon->have_group = 1;
+	*have = 1;
+	return 0;
+}
+
+static int set_group(const char *name)
+{
+	return parse_group(name, &g_daemon->group, &g_daemon->have_group);
+}
+
+static int set_admin_group(const char *name)
+{
+	return parse_group(name, &g_daemon->admin_group, &g_daemon->have_admin_group);
+}
+
+static void allow_port(const char *pattern)
+{
+	struct daemon *d = g_daemon;
+	char **n = realloc(d->allow_ports, (d->nallow_ports + 1) * sizeof *n);
+	char *copy = strdup(pattern);
+	if (!n || !copy) {
+		free(copy);
+		if (n)
+			d->allow_ports = n;
+		return;
+	}
+	d->allow_ports = n;
+	d->allow_ports[d->nallow_ports++] = copy;
+}
+
+/* "VVVV:PPPP" (hex) */
+static int add_usb_id(const char *text)
+{
+	struct daemon *d = g_daemon;
+	unsigned v, p;
+	char tail;
+	if (sscanf(text, "%4x:%4x%c", &v, &p, &tail) != 2 || d->nusb_ids >= 8)
+		return -1;
+	d->usb_ids[d->nusb_ids].vid = v;
+	d->usb_ids[d->nusb_ids].pid = p;
+	d->nusb_ids++;
 	return 0;
 }
 
@@ -442,8 +485,16 @@ static int load_config(const char *path, int explicit)
 	}
 	const cJSON *it;
 	cJSON_ArrayForEach(it, cJSON_GetObjectItem(cfg, "ports"))
-		if (cJSON_IsString(it))
+		if (cJSON_IsString(it)) {
 			ports_add_locked(it->valuestring);
+			allow_port(it->valuestring);
+		}
+	cJSON_ArrayForEach(it, cJSON_GetObjectItem(cfg, "allow_ports"))
+		if (cJSON_IsString(it))
+			allow_port(it->valuestring);
+	cJSON_ArrayForEach(it, cJSON_GetObjectItem(cfg, "usb_ids"))
+		if (cJSON_IsString(it) && add_usb_id(it->valuestring) != 0)
+			fprintf(stderr, "flasherd: config %s: bad usb_ids entry '%s' (VVVV:PPPP)\n", path, it->valuestring);
 	it = cJSON_GetObjectItem(cfg, "nicknames");
 	if (cJSON_IsObject(it))
 		d->nicknames = cJSON_Duplicate(it, 1);
@@ -454,6 +505,8 @@ static int load_config(const char *path, int explicit)
 	if (cJSON_IsNumber(it = cJSON_GetObjectItem(cfg, "keepalive_s")) && it->valueint > 0)
 		d->keepalive_s = it->valueint;
 	if (cJSON_IsString(it = cJSON_GetObjectItem(cfg, "group")) && set_group(it->valuestring) != 0)
+		fprintf(stderr, "flasherd: config %s: unknown group '%s'\n", path, it->valuestring);
+	if (cJSON_IsString(it = cJSON_GetObjectItem(cfg, "admin_group")) && set_admin_group(it->valuestring) != 0)
 		fprintf(stderr, "flasherd: config %s: unknown group '%s'\n", path, it->valuestring);
 	if (cJSON_IsString(it = cJSON_GetObjectItem(cfg, "history")) && !d->history_path[0])
 		snprintf(d->history_path, sizeof d->history_path, "%s", it->valuestring);
@@ -478,6 +531,10 @@ static void usage(FILE *out)
 	        "  --max-jobs N      concurrent updates (default 8)\n"
 	        "  --rescan-ms N     port rescan period (default 2000)\n"
 	        "  --group NAME      let this group use the socket (mode 0660)\n"
+	        "  --admin-group NAME  members see and cancel every user's jobs\n"
+	        "  --allow-port PATTERN  clients may ports.add specs matching this (fnmatch);\n"
+	        "                    repeatable (USB serial devices of --usb-id are always allowed)\n"
+	        "  --usb-id VID:PID  USB ids of flasher units (hex; default 0483:5740); repeatable\n"
 	        "  --no-usb          do not list USB ports (only --port / config ports)\n"
 	        "  --quiet           no log on stderr\n"
 	        "  --version, --help\n");
@@ -503,7 +560,9 @@ int main(int argc, char **argv)
 		{"max-jobs", required_argument, NULL, 'j'}, {"rescan-ms", required_argument, NULL, 'r'},
 		{"group", required_argument, NULL, 'g'},    {"no-usb", no_argument, NULL, 'U'},
 		{"quiet", no_argument, NULL, 'q'},          {"version", no_argument, NULL, 'V'},
-		{"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+		{"help", no_argument, NULL, 'h'},           {"admin-group", required_argument, NULL, 'A'},
+		{"allow-port", required_argument, NULL, 'P'}, {"usb-id", required_argument, NULL, 'I'},
+		{NULL, 0, NULL, 0},
 	};
 	/* Two passes: the config file first, then the command line wins. */
 	int opt;
@@ -527,7 +586,23 @@ int main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {
 		case 's': snprintf(d->socket_path, sizeof d->socket_path, "%s", optarg); break;
-		case 'p': ports_add_locked(optarg); break;
+		case 'p':
+			ports_add_locked(optarg);
+			allow_port(optarg);
+			break;
+		case 'P': allow_port(optarg); break;
+		case 'I':
+			if (add_usb_id(optarg) != 0) {
+				fprintf(stderr, "flasherd: --usb-id: expected VVVV:PPPP (hex), got '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 'A':
+			if (set_admin_group(optarg) != 0) {
+				fprintf(stderr, "flasherd: unknown group '%s'\n", optarg);
+				return 2;
+			}
+			break;
 		case 'H': snprintf(d->history_path, sizeof d->history_path, "%s", optarg); break;
 		case 'j': d->max_jobs = atoi(optarg); break;
 		case 'r': d->rescan_ms = atoi(optarg); break;
@@ -541,6 +616,11 @@ int main(int argc, char **argv)
 		case 'q': verbose = 0; break;
 		default: break;
 		}
+	}
+	if (!d->nusb_ids) {
+		d->usb_ids[0].vid = FLASHER_USB_VID;
+		d->usb_ids[0].pid = FLASHER_USB_PID;
+		d->nusb_ids = 1;
 	}
 	if (optind < argc || d->max_jobs < 1 || d->max_jobs > 256 || d->rescan_ms < 50) {
 		usage(stderr);

@@ -108,6 +108,12 @@ static int p_bool(const cJSON *params, const char *name, int *out, struct rpc_er
 	return 0;
 }
 
+/* A client sees and cancels its own jobs; admins see all. */
+static int may_see(const struct request *rq, uid_t owner)
+{
+	return rq->peer.admin || rq->peer.uid == owner;
+}
+
 /* ---- methods ---------------------------------------------------------- */
 
 static cJSON *m_version(struct request *rq, struct rpc_error *err)
@@ -153,6 +159,8 @@ static cJSON *m_jobs_list(struct request *rq, struct rpc_error *err)
 			continue;
 		if (active && j->state >= JOB_DONE)
 			continue;
+		if (!may_see(rq, j->owner))
+			continue;
 		cJSON_AddItemToArray(arr, job_to_json_locked(j));
 	}
 	pthread_mutex_unlock(&d->lock);
@@ -166,7 +174,7 @@ static cJSON *m_job_get(struct request *rq, struct rpc_error *err)
 		return NULL;
 	pthread_mutex_lock(&g_daemon->lock);
 	struct job *j = job_find_locked((uint64_t)id);
-	cJSON *o = j ? job_to_json_locked(j) : NULL;
+	cJSON *o = j && may_see(rq, j->owner) ? job_to_json_locked(j) : NULL;
 	pthread_mutex_unlock(&g_daemon->lock);
 	if (!o)
 		rpc_set_lib_error(err, FLASHER_ENOTFOUND, "no job %lld", id);
@@ -182,7 +190,7 @@ static cJSON *m_job_cancel(struct request *rq, struct rpc_error *err)
 	cJSON *o = NULL;
 	pthread_mutex_lock(&d->lock);
 	struct job *j = job_find_locked((uint64_t)id);
-	if (!j) {
+	if (!j || !may_see(rq, j->owner)) { /* another user's job is not there for this client */
 		rpc_set_lib_error(err, FLASHER_ENOTFOUND, "no job %lld", id);
 	} else if (j->state >= JOB_DONE) {
 		rpc_set_lib_error(err, FLASHER_EINVAL, "job %lld already ended (%s)", id, job_state_name(j->state));
@@ -198,7 +206,7 @@ static cJSON *m_job_cancel(struct request *rq, struct rpc_error *err)
 			snprintf(j->reason, sizeof j->reason, "cancelled before it started");
 			cJSON *p = job_to_json_locked(j);
 			cJSON_DeleteItemFromObject(p, "package");
-			server_notify("job.state", p);
+			server_notify("job.state", p, j->owner);
 			job_release_locked(j);
 		}
 		o = job_to_json_locked(j);
@@ -251,7 +259,7 @@ static cJSON *m_subscribe(struct request *rq, struct rpc_error *err)
 			cJSON_AddItemToArray(devs, unit_to_json_locked(d->units[i]));
 	cJSON *jobs = cJSON_AddArrayToObject(o, "jobs");
 	for (size_t i = 0; i < d->njobs; i++)
-		if (d->jobs[i]->state < JOB_DONE)
+		if (d->jobs[i]->state < JOB_DONE && may_see(rq, d->jobs[i]->owner))
 			cJSON_AddItemToArray(jobs, job_to_json_locked(d->jobs[i]));
 	pthread_mutex_unlock(&d->lock);
 	return o;
@@ -291,6 +299,11 @@ static cJSON *m_ports_add(struct request *rq, struct rpc_error *err)
 	const char *port = NULL;
 	if (p_string(rq->params, "port", 1, &port, err))
 		return NULL;
+	int rc = access_port_allowed(&rq->peer, port);
+	if (rc < 0) {
+		lib_fail(err, rc);
+		return NULL;
+	}
 	pthread_mutex_lock(&g_daemon->lock);
 	ports_add_locked(port);
 	cJSON *o = ports_json_locked();
@@ -303,6 +316,11 @@ static cJSON *m_ports_remove(struct request *rq, struct rpc_error *err)
 	const char *port = NULL;
 	if (p_string(rq->params, "port", 1, &port, err))
 		return NULL;
+	if (!rq->peer.admin) {
+		rpc_set_lib_error(err, FLASHER_EPERM, "ports.remove: uid %u is not an admin (root or --admin-group)",
+		                  (unsigned)rq->peer.uid);
+		return NULL;
+	}
 	pthread_mutex_lock(&g_daemon->lock);
 	int found = ports_remove_locked(port);
 	cJSON *o = found ? ports_json_locked() : NULL;
@@ -447,6 +465,8 @@ static cJSON *m_update_start(struct request *rq, struct rpc_error *err)
 	if (!fail) {
 		struct batch *b = batch_new(path, pkg, d->next_batch_id++);
 		pkg = NULL;
+		if (b)
+			b->owner = rq->peer.uid;
 		if (!b) {
 			rpc_set_lib_error(err, FLASHER_ENOMEM, "out of memory");
 		} else {
@@ -473,7 +493,7 @@ static cJSON *m_update_start(struct request *rq, struct rpc_error *err)
 				cJSON_AddNumberToObject(p, "batch", (double)b->id);
 				cJSON_AddStringToObject(p, "uid", j->uid);
 				cJSON_AddStringToObject(p, "state", "queued");
-				server_notify("job.state", p);
+				server_notify("job.state", p, j->owner);
 			}
 			batch_put_locked(b); /* the jobs hold it now */
 			daemon_log("batch %llu: %s %s to %zu unit(s)", (unsigned long long)b->id, b->product, b->version, nsel);
@@ -494,7 +514,8 @@ static cJSON *m_history_list(struct request *rq, struct rpc_error *err)
 	    p_int(rq->params, "limit", 0, 0, 1000000, &limit, err))
 		return NULL;
 	cJSON *o = cJSON_CreateObject();
-	cJSON_AddItemToObject(o, "records", history_list((uint64_t)batch, uid, (int)limit));
+	cJSON_AddItemToObject(o, "records", history_list((uint64_t)batch, uid, (int)limit,
+	                                                 rq->peer.admin ? OWNER_ALL : (long long)rq->peer.uid));
 	return o;
 }
 

@@ -176,7 +176,7 @@ void unit_mark_absent_locked(struct unit *u)
 	cJSON_AddStringToObject(p, "uid", u->uid);
 	cJSON_AddStringToObject(p, "port", u->port);
 	cJSON_AddStringToObject(p, "nickname", u->nickname);
-	server_notify("device.removed", p);
+	server_notify("device.removed", p, OWNER_ALL);
 	daemon_log("unit %s removed (%s)", u->uid, u->port);
 }
 
@@ -216,10 +216,10 @@ void unit_set_info_locked(struct unit *u, const flasher_unit_info *info, const c
 	u->fail_count = 0;
 	u->last_seen = time(NULL);
 	if (!was_present) {
-		server_notify("device.added", unit_to_json_locked(u));
+		server_notify("device.added", unit_to_json_locked(u), OWNER_ALL);
 		daemon_log("unit %s (%s) on %s", u->uid, info->product, port);
 	} else if (changed) {
-		server_notify("device.changed", unit_to_json_locked(u));
+		server_notify("device.changed", unit_to_json_locked(u), OWNER_ALL);
 	}
 	pthread_cond_broadcast(&d->cond);
 }

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -93,7 +94,7 @@ int h_env_cleanup(struct h_env *e)
 }
 
 /* fork + exec with the child dying with the test process. */
-static pid_t spawn(const char *const *argv, int out_fd, int err_fd)
+static pid_t spawn_as(const char *const *argv, int out_fd, int err_fd, uid_t uid, gid_t gid)
 {
 	pid_t parent = getpid();
 	pid_t pid = fork();
@@ -105,10 +106,17 @@ static pid_t spawn(const char *const *argv, int out_fd, int err_fd)
 			dup2(out_fd, 1);
 		if (err_fd >= 0)
 			dup2(err_fd, 2);
+		if (uid && (setgroups(0, NULL) != 0 || setgid(gid) != 0 || setuid(uid) != 0))
+			_exit(126);
 		execv(argv[0], (char *const *)argv);
 		_exit(127);
 	}
 	return pid;
+}
+
+static pid_t spawn(const char *const *argv, int out_fd, int err_fd)
+{
+	return spawn_as(argv, out_fd, err_fd, 0, 0);
 }
 
 pid_t h_start_unit(struct h_env *e, int i, const char *const *extra)
@@ -188,7 +196,7 @@ pid_t h_start_daemon(struct h_env *e, const char *const *extra)
 	char log[400];
 	snprintf(log, sizeof log, "%s/daemon.log", e->dir);
 	int lfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-	e->daemon = spawn(argv, lfd, lfd);
+	e->daemon = spawn_as(argv, lfd, lfd, e->daemon_uid, e->daemon_gid);
 	if (lfd >= 0)
 		close(lfd);
 	long long until = now_ms() + 10000;
@@ -467,4 +475,74 @@ cJSON *h_wait_batch(struct h_client *c, double batch, int timeout_ms)
 		cJSON_Delete(r);
 		usleep(200000);
 	}
+}
+
+cJSON *h_as_user(const char *sock, uid_t uid, gid_t gid, long sgid, const char *calls_json, int listen_ms)
+{
+	int p[2];
+	if (pipe(p) != 0)
+		return NULL;
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(p[0]);
+		gid_t g = (gid_t)sgid;
+		cJSON *out = cJSON_CreateObject();
+		cJSON *resps = cJSON_AddArrayToObject(out, "responses");
+		cJSON *notes = cJSON_AddArrayToObject(out, "notes");
+		if (setgroups(sgid >= 0 ? 1 : 0, &g) != 0 || setgid(gid) != 0 || setuid(uid) != 0) {
+			cJSON_AddStringToObject(out, "setup", strerror(errno));
+		} else {
+			struct h_client c;
+			h_client_open(&c, sock);
+			cJSON *calls = cJSON_Parse(calls_json);
+			const cJSON *call;
+			cJSON_ArrayForEach(call, calls)
+			{
+				const cJSON *m = cJSON_GetArrayItem(call, 0), *pa = cJSON_GetArrayItem(call, 1);
+				char *pt = pa ? cJSON_PrintUnformatted(pa) : NULL;
+				cJSON *r = c.fd >= 0 ? h_call(&c, m->valuestring, pt, 15000) : NULL;
+				free(pt);
+				cJSON_AddItemToArray(resps, r ? r : cJSON_CreateNull());
+			}
+			cJSON_Delete(calls);
+			long long until = now_ms() + listen_ms;
+			while (c.fd >= 0 && now_ms() < until) {
+				cJSON *n = h_next_note(&c, 100);
+				if (n)
+					cJSON_AddItemToArray(notes, n);
+			}
+			h_client_close(&c);
+		}
+		char *t = cJSON_PrintUnformatted(out);
+		size_t len = strlen(t), off = 0;
+		while (off < len) {
+			ssize_t w = write(p[1], t + off, len - off);
+			if (w <= 0)
+				break;
+			off += (size_t)w;
+		}
+		_exit(0);
+	}
+	close(p[1]);
+	size_t len = 0, cap = 65536;
+	char *buf = malloc(cap);
+	ssize_t r;
+	while (buf && (r = read(p[0], buf + len, cap - len - 1)) > 0) {
+		len += (size_t)r;
+		if (cap - len < 4096) {
+			char *nb = realloc(buf, cap *= 2);
+			if (!nb)
+				break;
+			buf = nb;
+		}
+	}
+	close(p[0]);
+	waitpid(pid, NULL, 0);
+	cJSON *res = NULL;
+	if (buf) {
+		buf[len] = '\0';
+		res = cJSON_Parse(buf);
+	}
+	free(buf);
+	return res;
 }

@@ -15,6 +15,8 @@ struct h_env {
 	char sock[320];
 	char history[320];
 	pid_t daemon;
+	uid_t daemon_uid; /* run the daemon as this uid:gid (0 = as the test) */
+	gid_t daemon_gid;
 	int nunits;
 	pid_t unit_pid[H_MAX_UNITS];
 	char unit_link[H_MAX_UNITS][320];  /* stable symlink to the unit's pty */
@@ -73,6 +75,12 @@ int h_wait_devices(struct h_client *c, int n, int timeout_ms);
 /* Wait until every job in batch has ended (done/failed/cancelled) and no
  * retry is pending; returns the jobs.list result (caller frees). */
 cJSON *h_wait_batch(struct h_client *c, double batch, int timeout_ms);
+
+/* As uid:gid (plus supplementary group sgid when >= 0; needs root), in a
+ * forked child on one connection: run calls (JSON text [[method, params],
+ * ...]) in order, then collect notifications for listen_ms. Returns
+ * {"responses":[...],"notes":[...]} (caller frees) or NULL. */
+cJSON *h_as_user(const char *sock, uid_t uid, gid_t gid, long sgid, const char *calls_json, int listen_ms);
 
 double h_num(const cJSON *o, const char *key);
 const char *h_str(const cJSON *o, const char *key);

@@ -1,0 +1,300 @@
+/* flasherd against hostile local users: what a client may make the daemon
+ * open, whose jobs it sees. Real daemon processes, clients switched to
+ * other uids in forked children (the tests need root for that). */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define NOBODY 65534
+#define OTHER 65533 /* a second user in the same allowed group */
+#define ADMIN 65532 /* a third, in the admin group */
+#define ADMIN_GROUP 65531
+
+static struct h_env env;
+
+static void setup(void)
+{
+	h_env_init(&env);
+}
+
+static void teardown(void)
+{
+	cr_expect(h_env_cleanup(&env), "the daemon's sanitizers reported errors (see above)");
+}
+
+TestSuite(daemon_hostile, .init = setup, .fini = teardown, .timeout = 240);
+
+static void need_root(void)
+{
+	if (geteuid() != 0)
+		cr_skip_test("needs root to switch to other uids");
+}
+
+static const cJSON *resp_at(const cJSON *out, int i)
+{
+	return cJSON_GetArrayItem(cJSON_GetObjectItem(out, "responses"), i);
+}
+
+static int lib_code_at(const cJSON *out, int i)
+{
+	return h_error_lib_code((cJSON *)resp_at(out, i));
+}
+
+static const char *detail_at(const cJSON *out, int i)
+{
+	const cJSON *e = cJSON_GetObjectItem(resp_at(out, i), "error");
+	return h_str(cJSON_GetObjectItem(e, "data"), "message");
+}
+
+/* A JSON string literal for s (escaped). */
+static char *jstr(const char *s)
+{
+	cJSON *j = cJSON_CreateString(s);
+	char *t = cJSON_PrintUnformatted(j);
+	cJSON_Delete(j);
+	return t;
+}
+
+Test(daemon_hostile, ports_add_is_limited_to_the_configuration)
+{
+	need_root();
+	char allow[400];
+	snprintf(allow, sizeof allow, "unix:%s/ok-*.sock", env.dir);
+	const char *extra[] = {"--group", "65534", "--allow-port", allow, NULL};
+	cr_assert_gt(h_start_daemon(&env, extra), 0);
+
+	/* Another user's terminal, a FIFO, /dev/zero, a TCP address. */
+	int master = posix_openpt(O_RDWR | O_NOCTTY | O_NONBLOCK);
+	cr_assert_geq(master, 0);
+	cr_assert_eq(grantpt(master), 0);
+	cr_assert_eq(unlockpt(master), 0);
+	char pts[64];
+	snprintf(pts, sizeof pts, "%s", ptsname(master));
+	char fifo[400];
+	snprintf(fifo, sizeof fifo, "%s/fifo", env.dir);
+	cr_assert_eq(mkfifo(fifo, 0666), 0);
+	char rfifo[420], escape[420], ok[400];
+	snprintf(rfifo, sizeof rfifo, "replay:%s", fifo);
+	snprintf(escape, sizeof escape, "unix:%s/ok-../../x.sock", env.dir);
+	snprintf(ok, sizeof ok, "unix:%s/ok-1.sock", env.dir);
+	const char *bad[] = {pts, fifo, "/dev/zero", "replay:/dev/zero", rfifo, "tcp:127.0.0.1:9", escape, "/dev/shm/x"};
+	const int nbad = (int)(sizeof bad / sizeof bad[0]);
+	char calls[8192];
+	size_t len = (size_t)snprintf(calls, sizeof calls, "[");
+	for (int i = 0; i < nbad; i++) {
+		char *s = jstr(bad[i]);
+		len += (size_t)snprintf(calls + len, sizeof calls - len, "[\"ports.add\",{\"port\":%s}],", s);
+		free(s);
+	}
+	char *s = jstr(ok);
+	snprintf(calls + len, sizeof calls - len, "[\"ports.add\",{\"port\":%s}],[\"ports.list\",null]]", s);
+	free(s);
+	cJSON *out = h_as_user(env.sock, NOBODY, NOBODY, -1, calls, 0);
+	cr_assert_not_null(out);
+	for (int i = 0; i < nbad; i++) {
+		cr_expect_eq(lib_code_at(out, i), -15, "ports.add %s by uid %d: lib code %d, expected FLASHER_EPERM", bad[i],
+		             NOBODY, lib_code_at(out, i));
+		cr_expect(strstr(detail_at(out, i), "not allowed") != NULL, "ports.add %s: unclear error '%s'", bad[i],
+		          detail_at(out, i));
+	}
+	cr_expect_not_null(h_result((cJSON *)resp_at(out, nbad)), "an allowed spec was refused");
+	const cJSON *ports = cJSON_GetObjectItem(h_result((cJSON *)resp_at(out, nbad + 1)), "ports");
+	cr_expect_eq(cJSON_GetArraySize(ports), 1, "watched ports: %d", cJSON_GetArraySize(ports));
+	cr_expect_str_eq(cJSON_GetStringValue(cJSON_GetArrayItem(ports, 0)), ok);
+	cJSON_Delete(out);
+
+	/* Let the prober run a few rounds: the terminal got nothing, the daemon
+	 * still answers (no prober stuck on a FIFO). */
+	usleep(1000000);
+	char junk[64];
+	errno = 0;
+	ssize_t r = read(master, junk, sizeof junk);
+	cr_expect(r < 0 && errno == EAGAIN, "the daemon wrote %zd bytes into another user's terminal", r);
+	close(master);
+	struct h_client c;
+	h_client_open(&c, env.sock);
+	cJSON *v = h_call(&c, "version", NULL, 5000);
+	cr_expect_not_null(h_result(v));
+	cJSON_Delete(v);
+	/* A non-admin may not take the administrator's ports away. */
+	s = jstr(ok);
+	snprintf(calls, sizeof calls, "[[\"ports.remove\",{\"port\":%s}]]", s);
+	free(s);
+	out = h_as_user(env.sock, NOBODY, NOBODY, -1, calls, 0);
+	cr_expect_eq(lib_code_at(out, 0), -15);
+	cJSON_Delete(out);
+	h_client_close(&c);
+}
+
+/* Files the peer names: a FIFO, a device, a link to a private file. */
+static void package_paths_checks(const char *dir, const char *secret_owner_note)
+{
+	(void)secret_owner_note;
+	char fifo[400], link[400], priv[400], hidden_dir[400], hidden[420], pub[400];
+	snprintf(fifo, sizeof fifo, "%s/pkg.fifo", dir);
+	snprintf(priv, sizeof priv, "%s/private.flpkg", dir);
+	snprintf(link, sizeof link, "%s/link.flpkg", dir);
+	snprintf(hidden_dir, sizeof hidden_dir, "%s/closed", dir);
+	snprintf(hidden, sizeof hidden, "%s/closed/open.flpkg", dir);
+	snprintf(pub, sizeof pub, "%s/public.flpkg", dir);
+	const char *pkg = h_make_package(&env, "pkg", "2.0.0", 4096, 4096);
+	cr_assert_not_null(pkg);
+	char cmd[4096];
+	snprintf(cmd, sizeof cmd, "cp '%s' '%s' && cp '%s' '%s' && mkdir -p '%s' && cp '%s' '%s'", pkg, priv, pkg, pub,
+	         hidden_dir, pkg, hidden);
+	cr_assert_eq(system(cmd), 0);
+	cr_assert_eq(mkfifo(fifo, 0666), 0);
+	cr_assert_eq(symlink(priv, link), 0);
+	/* The daemon can read all of these; the peer may read only pub. */
+	struct stat st;
+	cr_assert_eq(stat(dir, &st), 0);
+	chown(priv, st.st_uid, st.st_gid);
+	chown(pub, st.st_uid, st.st_gid);
+	chown(hidden_dir, st.st_uid, st.st_gid);
+	chown(hidden, st.st_uid, st.st_gid);
+	chmod(priv, 0600);
+	chmod(pub, 0644);
+	chmod(hidden_dir, 0700);
+	chmod(hidden, 0644);
+	char calls[4096];
+	snprintf(calls, sizeof calls,
+	         "[[\"package.inspect\",{\"package\":\"%s\"}],[\"package.inspect\",{\"package\":\"/dev/zero\"}],"
+	         "[\"package.inspect\",{\"package\":\"%s\"}],[\"package.inspect\",{\"package\":\"%s\"}],"
+	         "[\"package.inspect\",{\"package\":\"%s\"}],[\"package.inspect\",{\"package\":\"%s\"}],"
+	         "[\"version\",null]]",
+	         fifo, priv, link, hidden, pub);
+	cJSON *out = h_as_user(env.sock, NOBODY, NOBODY, -1, calls, 0);
+	cr_assert_not_null(out);
+	cr_expect_eq(lib_code_at(out, 0), -1, "FIFO as a package: lib %d (%s)", lib_code_at(out, 0), detail_at(out, 0));
+	cr_expect_eq(lib_code_at(out, 1), -1, "/dev/zero as a package: lib %d", lib_code_at(out, 1));
+	cr_expect_eq(lib_code_at(out, 2), -15, "private file: lib %d", lib_code_at(out, 2));
+	cr_expect_eq(lib_code_at(out, 3), -15, "link to a private file: lib %d", lib_code_at(out, 3));
+	cr_expect_eq(lib_code_at(out, 4), -15, "file in a closed directory: lib %d", lib_code_at(out, 4));
+	cr_expect_not_null(h_result((cJSON *)resp_at(out, 5)), "a readable package was refused: %s", detail_at(out, 5));
+	cr_expect_not_null(h_result((cJSON *)resp_at(out, 6)), "the daemon stopped answering");
+	cJSON_Delete(out);
+}
+
+Test(daemon_hostile, package_paths_root_daemon)
+{
+	need_root();
+	const char *extra[] = {"--group", "65534", NULL};
+	cr_assert_gt(h_start_daemon(&env, extra), 0);
+	package_paths_checks(env.dir, "root");
+}
+
+Test(daemon_hostile, package_paths_unprivileged_daemon)
+{
+	need_root();
+	/* The daemon as its own system user (uid 65530), as the systemd unit
+	 * runs it: its rights cover the private files, the peer's do not. */
+	char dir[300];
+	snprintf(dir, sizeof dir, "%s/d", env.dir);
+	cr_assert_eq(mkdir(dir, 0755), 0);
+	cr_assert_eq(chown(dir, 65530, 65534), 0);
+	snprintf(env.sock, sizeof env.sock, "%s/d.sock", dir);
+	snprintf(env.history, sizeof env.history, "%s/history.jsonl", dir);
+	env.daemon_uid = 65530;
+	env.daemon_gid = 65534;
+	const char *extra[] = {"--group", "65534", NULL};
+	cr_assert_gt(h_start_daemon(&env, extra), 0, "the daemon did not start as uid 65530");
+	package_paths_checks(dir, "daemon");
+}
+
+static const char *const *slow_unit(void)
+{
+	static const char *slow[] = {"--link-rate", "20000", NULL};
+	return slow;
+}
+
+static int count_jobs(const cJSON *resp, double *first_owner)
+{
+	const cJSON *jobs = cJSON_GetObjectItem(h_result((cJSON *)resp), "jobs");
+	if (first_owner)
+		*first_owner = h_num(cJSON_GetArrayItem(jobs, 0), "owner");
+	return cJSON_IsArray(jobs) ? cJSON_GetArraySize(jobs) : -1;
+}
+
+Test(daemon_hostile, users_see_and_cancel_only_their_jobs)
+{
+	need_root();
+	for (int i = 0; i < 2; i++)
+		cr_assert_gt(h_start_unit(&env, i, slow_unit()), 0);
+	const char *extra[] = {"--group", "65534", "--admin-group", "65531", NULL};
+	cr_assert_gt(h_start_daemon(&env, extra), 0);
+	struct h_client root;
+	h_client_open(&root, env.sock);
+	cr_assert_eq(h_wait_devices(&root, 2, 20000), 2);
+	const char *pkg = h_make_package(&env, "shared", "3.0.0", 64 * 1024, 16 * 1024);
+	cr_assert_not_null(pkg);
+	chmod(pkg, 0644);
+
+	char calls[2048];
+	snprintf(calls, sizeof calls, "[[\"update.start\",{\"package\":\"%s\",\"units\":[\"%s\"]}],[\"jobs.list\",null]]", pkg,
+	         env.unit_serial[0]);
+	cJSON *a = h_as_user(env.sock, NOBODY, NOBODY, -1, calls, 0);
+	cr_assert_not_null(h_result((cJSON *)resp_at(a, 0)), "update.start as uid %d failed: %s", NOBODY, detail_at(a, 0));
+	double job_a = h_num(cJSON_GetArrayItem(cJSON_GetObjectItem(h_result((cJSON *)resp_at(a, 0)), "jobs"), 0), "job");
+	double owner = -1;
+	cr_expect_eq(count_jobs(resp_at(a, 1), &owner), 1);
+	cr_expect_eq(owner, NOBODY);
+	cJSON_Delete(a);
+
+	snprintf(calls, sizeof calls,
+	         "[[\"update.start\",{\"package\":\"%s\",\"units\":[\"%s\"]}],[\"jobs.list\",null],"
+	         "[\"job.get\",{\"job\":%.0f}],[\"job.cancel\",{\"job\":%.0f}],[\"history.list\",null],"
+	         "[\"subscribe\",{\"events\":[\"jobs\"]}]]",
+	         pkg, env.unit_serial[1], job_a, job_a);
+	cJSON *b = h_as_user(env.sock, OTHER, NOBODY, -1, calls, 1500);
+	cr_assert_not_null(h_result((cJSON *)resp_at(b, 0)), "update.start as uid %d failed: %s", OTHER, detail_at(b, 0));
+	double job_b = h_num(cJSON_GetArrayItem(cJSON_GetObjectItem(h_result((cJSON *)resp_at(b, 0)), "jobs"), 0), "job");
+	cr_expect_eq(count_jobs(resp_at(b, 1), &owner), 1, "uid %d sees another user's job", OTHER);
+	cr_expect_eq(owner, OTHER);
+	cr_expect_eq(lib_code_at(b, 2), -4, "job.get of another user's job: %d", lib_code_at(b, 2));
+	cr_expect_eq(lib_code_at(b, 3), -4, "job.cancel of another user's job: %d", lib_code_at(b, 3));
+	const cJSON *rec;
+	cJSON_ArrayForEach(rec, cJSON_GetObjectItem(h_result((cJSON *)resp_at(b, 4)), "records"))
+		cr_expect_eq(h_num(rec, "owner"), OTHER, "history.list shows job %.0f of uid %.0f", h_num(rec, "job"),
+		             h_num(rec, "owner"));
+	cr_expect_leq(count_jobs(resp_at(b, 5), NULL), 1);
+	int own_notes = 0;
+	const cJSON *n;
+	cJSON_ArrayForEach(n, cJSON_GetObjectItem(b, "notes"))
+	{
+		const cJSON *p = cJSON_GetObjectItem(n, "params");
+		if (strncmp(h_str(n, "method"), "job.", 4))
+			continue;
+		cr_expect_eq(h_num(p, "job"), job_b, "uid %d got %s of job %.0f", OTHER, h_str(n, "method"), h_num(p, "job"));
+		own_notes++;
+	}
+	cr_expect_gt(own_notes, 0, "no notifications of its own job");
+	cJSON_Delete(b);
+
+	/* A member of the admin group sees both, and may cancel. */
+	snprintf(calls, sizeof calls, "[[\"jobs.list\",null],[\"job.cancel\",{\"job\":%.0f}]]", job_b);
+	cJSON *adm = h_as_user(env.sock, ADMIN, NOBODY, ADMIN_GROUP, calls, 0);
+	cr_expect_eq(count_jobs(resp_at(adm, 0), NULL), 2, "the admin does not see both jobs");
+	cr_expect_not_null(h_result((cJSON *)resp_at(adm, 1)), "admin cancel refused: %s", detail_at(adm, 1));
+	cJSON_Delete(adm);
+
+	/* The first user's job was not touched by the other user. */
+	char params[64];
+	snprintf(params, sizeof params, "{\"job\":%.0f}", job_a);
+	cJSON *r = h_call(&root, "job.get", params, 5000);
+	cr_expect_str_neq(h_str(h_result(r), "state"), "cancelled");
+	cJSON_Delete(r);
+	r = h_call(&root, "job.cancel", params, 5000);
+	cJSON_Delete(r);
+	h_client_close(&root);
+}
