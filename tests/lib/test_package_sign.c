@@ -1,0 +1,103 @@
+/* Signature blocks: what the packer writes, the unit's trust check and the
+ * host's report read back the same way. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "flasher.h"
+#include "flboot/proto.h"
+#include "package_sign.h"
+
+static char dir[64];
+
+static void mk(void)
+{
+	strcpy(dir, "/tmp/flasher-psig-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+}
+
+static void rm(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(package_sign, .init = mk, .fini = rm);
+
+static flasher_key *newkey(const char *name, uint8_t pub[32])
+{
+	char p[128], pp[140];
+	flasher_key *k;
+
+	snprintf(p, sizeof p, "%s/%s", dir, name);
+	snprintf(pp, sizeof pp, "%s.pub", p);
+	cr_assert_eq(flasher_keygen(p), 0, "%s", flasher_error_last());
+	cr_assert_eq(flasher_key_load(p, &k), 0, "%s", flasher_error_last());
+	cr_assert_eq(flasher_pubkey_load(pp, pub), 0);
+	return k;
+}
+
+Test(package_sign, an_image_signed_by_the_packer_passes_the_units_check)
+{
+	uint8_t area[FLBOOT_IMAGE_HEADER_AREA], pa[32], pb[32];
+	flasher_key *keys[2];
+	flboot_keystore ks;
+	flboot_trust t;
+	flasher__sig_report rep;
+	char why[160];
+	flboot_image_header *h = (flboot_image_header *)area;
+
+	keys[0] = newkey("a", pa);
+	keys[1] = newkey("b", pb);
+	memset(area, 0xFF, sizeof area);
+	memset(area, 0, FLBOOT_IMAGE_HEADER_SIZE);
+	h->magic = FLBOOT_IMAGE_MAGIC;
+	h->version = 7;
+	cr_assert_eq(flasher__sign_header_area(keys, 2, area), 0);
+	flboot_keystore_build(&ks, (const uint8_t(*)[32])pb, 1, NULL);
+	flboot_trust_parse(&t, &ks);
+	cr_assert_eq(flboot_trust_check(&t, h, area + FLBOOT_SIGBLOCK_OFFSET, why, sizeof why), FLBOOT_OK, "%s", why);
+	cr_assert_eq(flasher__check_image_sig(area, pa, &rep), 0);
+	cr_assert_eq(rep.count, 2);
+	cr_assert_eq(rep.valid[0], 1);
+	cr_assert_eq(rep.valid[1], -1);
+	h->version = 8;
+	cr_assert_eq(flasher__check_image_sig(area, pa, &rep), 0);
+	cr_assert_eq(rep.valid[0], 0, "a changed header still reads as validly signed");
+	cr_assert_eq(flboot_trust_check(&t, h, area + FLBOOT_SIGBLOCK_OFFSET, why, sizeof why), FLBOOT_E_SIGNATURE);
+	cr_assert_eq(flasher__sign_header_area(keys, 3, area), FLASHER_EINVAL);
+	flasher_key_free(keys[0]);
+	flasher_key_free(keys[1]);
+}
+
+Test(package_sign, package_signatures_name_their_keys_and_catch_any_change)
+{
+	uint8_t file[5000], blk[FLASHER_PKG_SIGBLOCK_SIZE(2)], pa[32], pb[32], pc[32];
+	flasher_key *keys[2], *other;
+	flasher__sig_report rep;
+
+	keys[0] = newkey("a", pa);
+	keys[1] = newkey("b", pb);
+	other = newkey("c", pc);
+	for (size_t i = 0; i < sizeof file; i++)
+		file[i] = (uint8_t)(i * 31);
+	cr_assert_eq(flasher__sign_package(keys, 2, file, sizeof file, blk), 0);
+	cr_assert_eq(flasher__check_package_sig(blk, sizeof blk, file, sizeof file, pb, &rep), 0);
+	cr_assert_eq(rep.count, 2);
+	cr_assert(rep.valid[0] == -1 && rep.valid[1] == 1);
+	cr_assert_eq(flasher__check_package_sig(blk, sizeof blk, file, sizeof file, pc, &rep), 0);
+	cr_assert(rep.valid[0] == -1 && rep.valid[1] == -1, "another key's signature is reported as checked");
+	file[4000] ^= 1;
+	cr_assert_eq(flasher__check_package_sig(blk, sizeof blk, file, sizeof file, pa, &rep), 0);
+	cr_assert_eq(rep.valid[0], 0, "a changed byte still verifies");
+	cr_assert_eq(flasher__check_package_sig(blk, sizeof blk - 1, file, sizeof file, pa, &rep), FLASHER_EFORMAT);
+	cr_assert(strstr(flasher_error_last(), "cut short"), "%s", flasher_error_last());
+	blk[0] = 'X';
+	cr_assert_eq(flasher__check_package_sig(blk, sizeof blk, file, sizeof file, pa, &rep), FLASHER_EFORMAT);
+	flasher_key_free(keys[0]);
+	flasher_key_free(keys[1]);
+	flasher_key_free(other);
+}
