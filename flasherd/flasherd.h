@@ -94,6 +94,8 @@ struct job {
 	int no_reboot;
 	int compress;
 	int cancel;          /* job.cancel asked */
+	int accepted;        /* its "queued" record is on disk: it may run */
+	int restarted;       /* began before a daemon restart: check the unit first */
 	int history_started; /* start record written */
 	int released;        /* its batch reference is dropped */
 	double created, started, finished; /* unix seconds */
@@ -211,13 +213,21 @@ int jobs_resume_from_history(void);
 /* history.c */
 int history_open(const char *path);
 void history_close(void);
+/* "queued" records of newly accepted jobs, one fsync for all. */
+int history_write_queued(struct job *const *jobs, size_t n);
 int history_write_start(const struct job *j); /* fsync'd */
 int history_write_end(const struct job *j, const char *outcome, const char *extra_key, uint64_t extra);
-/* Records merged per job, oldest first; filters may be 0/NULL. */
-/* owner: OWNER_ALL or the uid whose records are listed. */
+/* Records merged per job, oldest first; filters may be 0/NULL; owner:
+ * OWNER_ALL or the uid whose records are listed. */
 cJSON *history_list(uint64_t batch, const char *uid, int limit, long long owner);
-/* Raw record objects (start and end lines) for resume; caller frees. */
-cJSON *history_read_all(void);
+/* One pass at start-up: highest ids, and the merged records of jobs that
+ * never ended (caller frees unfinished). */
+struct history_scan {
+	uint64_t max_job, max_batch;
+	size_t total;
+	cJSON *unfinished;
+};
+void history_scan(struct history_scan *out);
 
 /* access.c */
 /* Read path as the peer would be allowed to; *out malloc'd. Returns 0 or a

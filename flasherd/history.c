@@ -1,7 +1,11 @@
 /* Update history: append-only JSON lines, each fsync'd before the call
- * returns. A "start" line is written before the first byte goes to a unit
- * and an "end" line after the outcome is known, so a start without an end
- * is a job that a daemon restart (or crash) interrupted. */
+ * returns. A "queued" line is written when a job is accepted (before
+ * update.start answers, or before a retry replaces its failed job), a
+ * "start" line each time a worker begins it (before the first byte goes to
+ * the unit) and one "end" line with its outcome. A job with no "end" is
+ * unfinished work a crash or stop interrupted: the next start runs it again
+ * under the same id. Reading is one pass with a hash index by job id, so
+ * start-up and history.list are linear in the file. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -72,22 +76,17 @@ static void iso_time(double t, char *buf, size_t n)
 	strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static int append(cJSON *rec)
+/* Write text (several lines) and fsync once. */
+static int append_text(const char *text, size_t len)
 {
-	char *text = cJSON_PrintUnformatted(rec);
-	cJSON_Delete(rec);
-	if (!text)
-		return flasher__error(FLASHER_ENOMEM, "history record");
-	size_t len = strlen(text);
-	text[len] = '\n'; /* replaces the NUL: written with its length */
 	int rc = 0;
 	pthread_mutex_lock(&hist_lock);
 	if (hist_fd < 0) {
 		rc = flasher__error(FLASHER_EIO, "history file not open");
 	} else {
 		size_t off = 0;
-		while (off < len + 1) {
-			ssize_t w = write(hist_fd, text + off, len + 1 - off);
+		while (off < len) {
+			ssize_t w = write(hist_fd, text + off, len - off);
 			if (w < 0 && errno == EINTR)
 				continue;
 			if (w <= 0) {
@@ -100,16 +99,25 @@ static int append(cJSON *rec)
 			rc = flasher__error(FLASHER_EIO, "history '%s': fsync: %s", hist_path, strerror(errno));
 	}
 	pthread_mutex_unlock(&hist_lock);
+	return rc;
+}
+
+static int append(cJSON *rec)
+{
+	char *text = cJSON_PrintUnformatted(rec);
+	cJSON_Delete(rec);
+	if (!text)
+		return flasher__error(FLASHER_ENOMEM, "history record");
+	size_t len = strlen(text);
+	text[len] = '\n'; /* replaces the NUL: written with its length */
+	int rc = append_text(text, len + 1);
 	free(text);
 	return rc;
 }
 
-int history_write_start(const struct job *j)
+/* What a job needs to run again after a restart. */
+static void add_job_fields(cJSON *r, const struct job *j)
 {
-	cJSON *r = cJSON_CreateObject();
-	char t[32];
-	iso_time(j->started, t, sizeof t);
-	cJSON_AddStringToObject(r, "type", "start");
 	cJSON_AddNumberToObject(r, "job", (double)j->id);
 	cJSON_AddNumberToObject(r, "batch", (double)j->batch->id);
 	cJSON_AddNumberToObject(r, "owner", (double)j->owner);
@@ -121,8 +129,6 @@ int history_write_start(const struct job *j)
 	cJSON_AddStringToObject(r, "product", j->batch->product);
 	cJSON_AddStringToObject(r, "package", j->batch->path);
 	cJSON_AddStringToObject(r, "package_sha256", j->batch->sha256);
-	cJSON_AddStringToObject(r, "start", t);
-	cJSON_AddNumberToObject(r, "start_unix", j->started);
 	cJSON_AddNumberToObject(r, "attempt", j->attempt);
 	cJSON_AddNumberToObject(r, "max_attempts", j->max_attempts);
 	cJSON_AddNumberToObject(r, "no_reboot", j->no_reboot);
@@ -131,6 +137,58 @@ int history_write_start(const struct job *j)
 		cJSON_AddNumberToObject(r, "resume_of", (double)j->resume_of);
 	else
 		cJSON_AddNullToObject(r, "resume_of");
+}
+
+int history_write_queued(struct job *const *jobs, size_t n)
+{
+	size_t len = 0, cap = 0;
+	char *buf = NULL;
+	int rc = 0;
+	for (size_t i = 0; i < n && !rc; i++) {
+		cJSON *r = cJSON_CreateObject();
+		char t[32];
+		iso_time(jobs[i]->created, t, sizeof t);
+		cJSON_AddStringToObject(r, "type", "queued");
+		add_job_fields(r, jobs[i]);
+		cJSON_AddStringToObject(r, "created", t);
+		cJSON_AddNumberToObject(r, "created_unix", jobs[i]->created);
+		char *text = cJSON_PrintUnformatted(r);
+		cJSON_Delete(r);
+		size_t tl = text ? strlen(text) : 0;
+		if (text && len + tl + 1 > cap) {
+			cap = (len + tl + 1) * 2;
+			char *nb = realloc(buf, cap);
+			if (!nb) {
+				free(text);
+				text = NULL;
+			} else {
+				buf = nb;
+			}
+		}
+		if (!text) {
+			rc = flasher__error(FLASHER_ENOMEM, "history record");
+			break;
+		}
+		memcpy(buf + len, text, tl);
+		buf[len + tl] = '\n';
+		len += tl + 1;
+		free(text);
+	}
+	if (!rc && len)
+		rc = append_text(buf, len);
+	free(buf);
+	return rc;
+}
+
+int history_write_start(const struct job *j)
+{
+	cJSON *r = cJSON_CreateObject();
+	char t[32];
+	iso_time(j->started, t, sizeof t);
+	cJSON_AddStringToObject(r, "type", "start");
+	add_job_fields(r, j);
+	cJSON_AddStringToObject(r, "start", t);
+	cJSON_AddNumberToObject(r, "start_unix", j->started);
 	return append(r);
 }
 
@@ -143,6 +201,7 @@ int history_write_end(const struct job *j, const char *outcome, const char *extr
 	cJSON_AddStringToObject(r, "type", "end");
 	cJSON_AddNumberToObject(r, "job", (double)j->id);
 	cJSON_AddNumberToObject(r, "batch", (double)j->batch->id);
+	cJSON_AddNumberToObject(r, "owner", (double)j->owner);
 	cJSON_AddStringToObject(r, "uid", j->uid);
 	cJSON_AddStringToObject(r, "outcome", outcome);
 	cJSON_AddStringToObject(r, "end", t);
@@ -158,26 +217,78 @@ int history_write_end(const struct job *j, const char *outcome, const char *extr
 	return append(r);
 }
 
-cJSON *history_read_all(void)
+/* ---- reading: one pass, job id -> slot in a hash table ---------------- */
+
+struct hslot {
+	uint64_t job; /* 0 = empty */
+	size_t idx;   /* into the caller's array */
+};
+
+struct hindex {
+	struct hslot *slots;
+	size_t cap, used;
+};
+
+static size_t hash_u64(uint64_t x)
 {
-	cJSON *all = cJSON_CreateArray();
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	return (size_t)x;
+}
+
+static struct hslot *hindex_get(struct hindex *h, uint64_t job, int create)
+{
+	if (create && (h->used + 1) * 2 > h->cap) {
+		size_t ncap = h->cap ? h->cap * 2 : 1024;
+		struct hslot *n = calloc(ncap, sizeof *n);
+		if (!n)
+			return NULL;
+		for (size_t i = 0; i < h->cap; i++)
+			if (h->slots[i].job) {
+				size_t k = hash_u64(h->slots[i].job) & (ncap - 1);
+				while (n[k].job)
+					k = (k + 1) & (ncap - 1);
+				n[k] = h->slots[i];
+			}
+		free(h->slots);
+		h->slots = n;
+		h->cap = ncap;
+	}
+	if (!h->cap)
+		return NULL;
+	size_t k = hash_u64(job) & (h->cap - 1);
+	while (h->slots[k].job && h->slots[k].job != job)
+		k = (k + 1) & (h->cap - 1);
+	if (h->slots[k].job == job)
+		return &h->slots[k];
+	if (!create)
+		return NULL;
+	h->slots[k].job = job;
+	h->used++;
+	return &h->slots[k];
+}
+
+/* Call fn for every well-formed record line, in file order. A torn line
+ * from a crash is skipped, never fatal. */
+static void for_each_record(void (*fn)(cJSON *rec, uint64_t job, void *arg), void *arg)
+{
 	FILE *f = fopen(hist_path, "re");
 	if (!f)
-		return all;
+		return;
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t n;
 	while ((n = getline(&line, &cap, f)) > 0) {
 		cJSON *r = cJSON_ParseWithLength(line, (size_t)n);
-		/* A torn line from a crash is skipped, never fatal. */
-		if (r && cJSON_IsObject(r) && cJSON_IsNumber(cJSON_GetObjectItem(r, "job")))
-			cJSON_AddItemToArray(all, r);
+		const cJSON *job = cJSON_GetObjectItem(r, "job");
+		if (cJSON_IsObject(r) && cJSON_IsNumber(job) && job->valuedouble >= 1 && job->valuedouble < 9e15)
+			fn(r, (uint64_t)job->valuedouble, arg);
 		else
 			cJSON_Delete(r);
 	}
 	free(line);
 	fclose(f);
-	return all;
 }
 
 static void copy_fields(cJSON *dst, const cJSON *src)
@@ -192,51 +303,125 @@ static void copy_fields(cJSON *dst, const cJSON *src)
 	}
 }
 
+/* Merged records, one per job in order of first appearance. */
+struct merged {
+	struct hindex idx;
+	cJSON **recs;
+	size_t n, cap;
+	uint64_t max_job, max_batch;
+};
+
+static void merge_one(cJSON *r, uint64_t job, void *arg)
+{
+	struct merged *m = arg;
+	const cJSON *b = cJSON_GetObjectItem(r, "batch");
+	if (job > m->max_job)
+		m->max_job = job;
+	if (cJSON_IsNumber(b) && b->valuedouble > 0 && b->valuedouble < 9e15 && (uint64_t)b->valuedouble > m->max_batch)
+		m->max_batch = (uint64_t)b->valuedouble;
+	struct hslot *sl = hindex_get(&m->idx, job, 1);
+	if (!sl) {
+		cJSON_Delete(r);
+		return;
+	}
+	if (sl->idx == 0) { /* new job: slot indexes are 1-based */
+		if (m->n == m->cap) {
+			size_t ncap = m->cap ? m->cap * 2 : 256;
+			cJSON **nr = realloc(m->recs, ncap * sizeof *nr);
+			if (!nr) {
+				cJSON_Delete(r);
+				return;
+			}
+			m->recs = nr;
+			m->cap = ncap;
+		}
+		cJSON *rec = cJSON_CreateObject();
+		cJSON_AddStringToObject(rec, "outcome", "incomplete");
+		m->recs[m->n++] = rec;
+		sl->idx = m->n;
+	}
+	copy_fields(m->recs[sl->idx - 1], r);
+	cJSON_Delete(r);
+}
+
+static void merged_free(struct merged *m)
+{
+	for (size_t i = 0; i < m->n; i++)
+		cJSON_Delete(m->recs[i]);
+	free(m->recs);
+	free(m->idx.slots);
+}
+
 cJSON *history_list(uint64_t batch, const char *uid, int limit, long long owner)
 {
-	cJSON *all = history_read_all();
-	cJSON *out = cJSON_CreateArray();
-	/* Merge start and end lines of each job, in order of the start lines. */
-	for (cJSON *r = all->child; r; r = r->next) {
-		const cJSON *type = cJSON_GetObjectItem(r, "type");
-		double job = cJSON_GetObjectItem(r, "job")->valuedouble;
-		cJSON *rec = NULL;
-		for (cJSON *o = out->child; o; o = o->next)
-			if (cJSON_GetObjectItem(o, "job")->valuedouble == job)
-				rec = o;
-		if (cJSON_IsString(type) && !strcmp(type->valuestring, "start")) {
-			if (!rec) {
-				rec = cJSON_CreateObject();
-				cJSON_AddItemToArray(out, rec);
-			}
-			copy_fields(rec, r);
-			if (!cJSON_GetObjectItem(rec, "outcome"))
-				cJSON_AddStringToObject(rec, "outcome", "incomplete");
-		} else if (rec) {
-			copy_fields(rec, r);
-		}
-	}
-	cJSON_Delete(all);
-	/* Filters. */
-	cJSON *filtered = cJSON_CreateArray();
-	cJSON *r = out->child;
-	while (r) {
-		cJSON *next = r->next;
+	struct merged m;
+	memset(&m, 0, sizeof m);
+	for_each_record(merge_one, &m);
+	/* Filters, then the newest `limit` of what is left. */
+	size_t keep = 0;
+	for (size_t i = 0; i < m.n; i++) {
+		cJSON *r = m.recs[i];
 		const cJSON *b = cJSON_GetObjectItem(r, "batch");
 		const cJSON *u = cJSON_GetObjectItem(r, "uid");
 		const cJSON *ow = cJSON_GetObjectItem(r, "owner");
 		/* Records from before owners were kept belong to root. */
 		double rec_owner = cJSON_IsNumber(ow) ? ow->valuedouble : 0;
-		int keep = (owner == OWNER_ALL || rec_owner == (double)owner) && (!batch || (cJSON_IsNumber(b) && (uint64_t)b->valuedouble == batch)) &&
-		           (!uid || !*uid || (cJSON_IsString(u) && !strcasecmp(u->valuestring, uid)));
-		if (keep)
-			cJSON_AddItemToArray(filtered, cJSON_DetachItemViaPointer(out, r));
-		r = next;
+		int ok = (owner == OWNER_ALL || rec_owner == (double)owner) &&
+		         (!batch || (cJSON_IsNumber(b) && b->valuedouble == (double)batch)) &&
+		         (!uid || !*uid || (cJSON_IsString(u) && !strcasecmp(u->valuestring, uid)));
+		if (ok)
+			m.recs[keep++] = r;
+		else
+			cJSON_Delete(r);
 	}
-	cJSON_Delete(out);
-	if (limit > 0) {
-		while (cJSON_GetArraySize(filtered) > limit)
-			cJSON_DeleteItemFromArray(filtered, 0);
+	size_t first = limit > 0 && keep > (size_t)limit ? keep - (size_t)limit : 0;
+	cJSON *out = cJSON_CreateArray();
+	for (size_t i = 0; i < keep; i++) {
+		if (i < first)
+			cJSON_Delete(m.recs[i]);
+		else
+			cJSON_AddItemToArray(out, m.recs[i]);
 	}
-	return filtered;
+	m.n = 0;
+	merged_free(&m);
+	return out;
+}
+
+void history_scan(struct history_scan *out)
+{
+	struct merged m;
+	memset(&m, 0, sizeof m);
+	for_each_record(merge_one, &m);
+	memset(out, 0, sizeof *out);
+	out->max_job = m.max_job;
+	out->max_batch = m.max_batch;
+	out->unfinished = cJSON_CreateArray();
+	out->total = m.n;
+	/* Legacy files: a job some later job names in resume_of was already
+	 * continued by it. */
+	struct hindex named;
+	memset(&named, 0, sizeof named);
+	for (size_t i = 0; i < m.n; i++) {
+		const cJSON *ro = cJSON_GetObjectItem(m.recs[i], "resume_of");
+		if (cJSON_IsNumber(ro) && ro->valuedouble >= 1 && ro->valuedouble < 9e15) {
+			struct hslot *sl = hindex_get(&named, (uint64_t)ro->valuedouble, 1);
+			if (sl)
+				sl->idx = 1;
+		}
+	}
+	for (size_t i = 0; i < m.n; i++) {
+		cJSON *r = m.recs[i];
+		const cJSON *oc = cJSON_GetObjectItem(r, "outcome");
+		const cJSON *job = cJSON_GetObjectItem(r, "job");
+		int open = cJSON_IsString(oc) && (!strcmp(oc->valuestring, "incomplete") ||
+		                                  (!strcmp(oc->valuestring, "interrupted") && !cJSON_GetObjectItem(r, "resumed_by")));
+		if (open && cJSON_IsNumber(job) && hindex_get(&named, (uint64_t)job->valuedouble, 0))
+			open = 0;
+		if (open) {
+			cJSON_AddItemToArray(out->unfinished, r);
+			m.recs[i] = NULL;
+		}
+	}
+	free(named.slots);
+	merged_free(&m);
 }

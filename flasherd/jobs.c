@@ -6,8 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
+#include "error_internal.h"
 #include "flasherd.h"
+#include "flboot/image.h"
+#include "flboot/proto.h"
 
 static pthread_t *workers;
 static int nworkers;
@@ -135,10 +139,11 @@ static void emit_progress_locked(struct job *j)
 	j->last_progress_emit = now_unix();
 }
 
-/* States only move forward, so subscribers see them in order. */
+/* States only move forward, so subscribers see them in order; a final
+ * state is reached once. */
 static void set_state_locked(struct job *j, enum job_state s)
 {
-	if (s <= j->state && !finished(s))
+	if (finished(j->state) || (s <= j->state && !finished(s)))
 		return;
 	j->state = s;
 	emit_state_locked(j);
@@ -181,7 +186,7 @@ static struct job *pick_locked(void)
 		struct job *j = d->jobs[i];
 		if (j->state != JOB_QUEUED || j->session || j->started > 0)
 			continue;
-		if (j->cancel)
+		if (j->cancel || !j->accepted)
 			continue;
 		struct unit *u = unit_by_uid_locked(j->uid);
 		if (!u || !u->present || u->busy_job || u->op_busy || port_busy_locked(u->port))
@@ -207,10 +212,12 @@ static int progress_cb(const flasher_progress *p, void *payload)
 	j->rate = p->rate;
 	j->eta = p->eta_s;
 	/* Each image is verified after its transfer; the job is "verifying"
-	 * once every byte is on the unit. */
+	 * once every byte is on the unit. A REBOOT before the transfer is the
+	 * application handing over to the bootloader: still "running"; only
+	 * the reboot after activation is "rebooting". */
 	if ((p->phase == FLASHER_PHASE_VERIFY && j->total && j->bytes >= j->total) || p->phase == FLASHER_PHASE_ACTIVATE)
 		set_state_locked(j, JOB_VERIFYING);
-	else if (p->phase == FLASHER_PHASE_REBOOT)
+	else if (p->phase == FLASHER_PHASE_REBOOT && j->state >= JOB_VERIFYING)
 		set_state_locked(j, JOB_REBOOTING);
 	/* At most ten progress notifications a second per job, plus every
 	 * phase change and the last byte. */
@@ -230,6 +237,98 @@ static int link_error(int rc, flasher_phase phase)
 		return rc == FLASHER_EDISCONNECTED && phase < FLASHER_PHASE_REBOOT;
 	return rc == FLASHER_EDISCONNECTED || rc == FLASHER_ETIMEOUT || rc == FLASHER_EIO ||
 	       rc == FLASHER_ENOTFOUND || rc == FLASHER_EPROTOCOL;
+}
+
+/* Does the unit already run (or hold active) every image of pkg? Then a
+ * job that began before a daemon restart got past activation. */
+static int already_installed(const flasher_unit_info *info, const flasher_package *pkg)
+{
+	size_t n = flasher_package_image_count(pkg);
+	for (size_t i = 0; i < n; i++) {
+		flasher_package_image img;
+		if (flasher_package_image(pkg, i, &img) != 0)
+			return 0;
+		flboot_image_header h;
+		memcpy(&h, img.header, sizeof h);
+		int found = 0;
+		for (size_t k = 0; k < info->slot_count && !found; k++) {
+			const flasher_slot *sl = &info->slots[k];
+			found = sl->core == img.core && sl->primary && sl->state == FLBOOT_SLOT_ACTIVE && sl->version == h.version &&
+			        sl->payload_crc32 == img.payload_crc32;
+		}
+		if (!info->slot_count)
+			found = (img.core == FLASHER_CORE_CM4 ? info->cm4_version : info->cm7_version) == h.version;
+		if (!found)
+			return 0;
+	}
+	return n > 0;
+}
+
+/* A restarted job whose images are already active: finish what the
+ * interrupted run left (the reboot, the wait for the application's
+ * confirmation) and report the unit's true state. Returns 1 and sets *rc
+ * when it decided the outcome; 0 to run the update normally. */
+static int finish_late_phase(struct job *j, flasher_session **sp, const char *port, flasher_unit_info *after, int *rc)
+{
+	flasher_unit_info info;
+	if (flasher_session_info(*sp, &info) != 0 || !already_installed(&info, j->batch->pkg))
+		return 0;
+	uint64_t total = 0;
+	for (size_t i = 0; i < flasher_package_image_count(j->batch->pkg); i++) {
+		flasher_package_image img;
+		if (flasher_package_image(j->batch->pkg, i, &img) == 0)
+			total += img.payload_size;
+	}
+	pthread_mutex_lock(&g_daemon->lock);
+	j->bytes = j->total = j->resumed = total; /* every byte was on the unit already */
+	j->phase = FLASHER_PHASE_ACTIVATE;
+	set_state_locked(j, JOB_VERIFYING);
+	pthread_mutex_unlock(&g_daemon->lock);
+	if (j->no_reboot || info.state == FLASHER_STATE_CONFIRMED) {
+		*after = info;
+		*rc = 0;
+		return 1;
+	}
+	pthread_mutex_lock(&g_daemon->lock);
+	j->phase = FLASHER_PHASE_REBOOT;
+	set_state_locked(j, JOB_REBOOTING);
+	pthread_mutex_unlock(&g_daemon->lock);
+	if (info.mode == FLASHER_MODE_BOOTLOADER && info.state == FLASHER_STATE_PENDING) {
+		int r = flasher_session_reboot(*sp, 0);
+		if (r != 0 && r != FLASHER_EDISCONNECTED) {
+			*rc = r;
+			return 1;
+		}
+	}
+	/* The application confirms itself (or the bootloader rolls back). */
+	for (int tries = 0; tries < 120; tries++) {
+		int stop;
+		pthread_mutex_lock(&g_daemon->lock);
+		stop = j->cancel || g_daemon->stopping;
+		pthread_mutex_unlock(&g_daemon->lock);
+		if (stop) {
+			*rc = FLASHER_ECANCELLED;
+			return 1;
+		}
+		flasher_session_close(*sp);
+		*sp = NULL;
+		usleep(500000);
+		flasher_session_options o = FLASHER_SESSION_OPTIONS_INIT;
+		o.reconnect_timeout_ms = 0;
+		if (flasher_session_open(sp, port, &o) != 0 || flasher_session_info(*sp, &info) != 0)
+			continue;
+		if (info.state == FLASHER_STATE_ROLLED_BACK) {
+			*rc = flasher__error(FLASHER_EROLLEDBACK, "the new firmware did not confirm itself; the unit rolled back");
+			return 1;
+		}
+		if (info.state == FLASHER_STATE_CONFIRMED && already_installed(&info, j->batch->pkg)) {
+			*after = info;
+			*rc = 0;
+			return 1;
+		}
+	}
+	*rc = flasher__error(FLASHER_ETIMEOUT, "the new firmware did not confirm itself within 60 s");
+	return 1;
 }
 
 static void run_job(struct job *j, struct unit *u)
@@ -259,7 +358,16 @@ static void run_job(struct job *j, struct unit *u)
 	pthread_mutex_unlock(&d->lock);
 	if (rc == 0 && cancel)
 		rc = FLASHER_ECANCELLED;
-	if (rc == 0) {
+	int decided = 0;
+	if (rc == 0 && j->restarted) {
+		decided = finish_late_phase(j, &s, port, &res.after, &rc);
+		pthread_mutex_lock(&d->lock);
+		j->session = s;
+		pthread_mutex_unlock(&d->lock);
+		if (decided && rc == 0)
+			snprintf(j->reason, sizeof j->reason, "the unit had activated it before the daemon restarted");
+	}
+	if (rc == 0 && !decided) {
 		flasher_update_options o = FLASHER_UPDATE_OPTIONS_INIT;
 		o.progress = progress_cb;
 		o.payload = j;
@@ -268,7 +376,7 @@ static void run_job(struct job *j, struct unit *u)
 		rc = flasher_session_update(s, j->batch->pkg, &o, &res);
 	}
 	char reason[512];
-	snprintf(reason, sizeof reason, "%s", rc ? flasher_error_last() : "");
+	snprintf(reason, sizeof reason, "%s", rc ? flasher_error_last() : j->reason);
 	if (rc && !reason[0])
 		snprintf(reason, sizeof reason, "%s", flasher_strerror(rc));
 	char newport[256];
@@ -290,18 +398,52 @@ static void run_job(struct job *j, struct unit *u)
 			j->bytes = j->total = res.payload_bytes;
 		if (res.after.uid[0] && !strcasecmp(res.after.uid, u->uid))
 			unit_set_info_locked(u, &res.after, newport[0] ? newport : port);
-		j->phase = FLASHER_PHASE_DONE;
-		emit_progress_locked(j);
+		if (j->phase != FLASHER_PHASE_DONE) { /* the library's own DONE was reported already */
+			j->phase = FLASHER_PHASE_DONE;
+			emit_progress_locked(j);
+		}
 	}
-	int interrupted = d->stopping && rc == FLASHER_ECANCELLED && !j->cancel;
+	/* A daemon shutdown is not an outcome: the job has no end and runs
+	 * again (same id) at the next start. */
+	int interrupted = d->stopping && !j->cancel && rc != 0;
 	enum job_state final = rc == 0 ? JOB_DONE : (rc == FLASHER_ECANCELLED && j->cancel) ? JOB_CANCELLED : JOB_FAILED;
+	int retry = final == JOB_FAILED && link_error(rc, j->phase) && j->attempt < j->max_attempts && !interrupted;
+	struct job *r = NULL;
+	if (retry && (r = job_new_locked(j->batch, u)) != NULL) {
+		r->resume_of = j->id;
+		r->attempt = j->attempt + 1;
+		r->max_attempts = j->max_attempts;
+		r->no_reboot = j->no_reboot;
+		r->compress = j->compress;
+		snprintf(r->old_version, sizeof r->old_version, "%s", j->old_version);
+	}
 	pthread_mutex_unlock(&d->lock);
 
-	/* A daemon shutdown is not an outcome: the job is resumed next start. */
+	if (interrupted) {
+		pthread_mutex_lock(&d->lock);
+		u->busy_job = 0;
+		port_release_locked(port);
+		daemon_log("job %llu on %s: interrupted by the daemon's stop; it continues at the next start",
+		           (unsigned long long)j->id, u->uid);
+		job_release_locked(j);
+		pthread_cond_broadcast(&d->cond);
+		pthread_mutex_unlock(&d->lock);
+		return;
+	}
+	/* The retry is on disk before the failure that caused it: a crash in
+	 * between leaves work to do, never a lost retry. */
+	if (r && history_write_queued(&r, 1) != 0)
+		daemon_log("job %llu: retry not recorded: %s", (unsigned long long)r->id, flasher_error_last());
 	if (j->history_started)
-		history_write_end(j, interrupted ? "interrupted" : job_state_name(final), NULL, 0);
+		history_write_end(j, job_state_name(final), NULL, 0);
 
 	pthread_mutex_lock(&d->lock);
+	if (r) {
+		r->accepted = 1;
+		emit_state_locked(r);
+		daemon_log("job %llu: %s; retry as job %llu when unit %s is back", (unsigned long long)j->id, reason,
+		           (unsigned long long)r->id, u->uid);
+	}
 	set_state_locked(j, final);
 	u->busy_job = 0;
 	port_release_locked(port);
@@ -311,29 +453,11 @@ static void run_job(struct job *j, struct unit *u)
 		unit_mark_absent_locked(u);
 	else if (u->present)
 		server_notify("device.changed", unit_to_json_locked(u), OWNER_ALL); /* idle again */
-	/* A lost link is retried when the unit is back (resuming on the unit). */
-	if (final == JOB_FAILED && link_error(rc, j->phase) && j->attempt < j->max_attempts && !d->stopping) {
-		struct job *r = job_new_locked(j->batch, u);
-		if (r) {
-			r->resume_of = j->id;
-			r->attempt = j->attempt + 1;
-			r->max_attempts = j->max_attempts;
-			r->no_reboot = j->no_reboot;
-			r->compress = j->compress;
-			snprintf(r->old_version, sizeof r->old_version, "%s", j->old_version);
-			emit_state_locked(r);
-			daemon_log("job %llu: %s; retry as job %llu when unit %s is back", (unsigned long long)j->id,
-			           reason, (unsigned long long)r->id, u->uid);
-		}
-	}
 	job_release_locked(j);
 	if (rc == 0 || final != JOB_FAILED || !link_error(rc, j->phase))
 		daemon_log("job %llu on %s: %s%s%s", (unsigned long long)j->id, u->uid, job_state_name(final),
-		           rc ? ": " : "", reason);
-	pthread_cond_broadcast(&d->cond);
-	pthread_mutex_unlock(&d->lock);
+		           reason[0] ? ": " : "", reason);
 	/* Fresh HELLO of the unit soon, whatever happened. */
-	pthread_mutex_lock(&d->lock);
 	d->rescan_now = 1;
 	pthread_cond_broadcast(&d->cond);
 	pthread_mutex_unlock(&d->lock);
@@ -396,111 +520,120 @@ void jobs_stop(void)
 	nworkers = 0;
 }
 
-/* Jobs whose start record has no end (crash, SIGKILL, power loss) or that
- * ended "interrupted" (shutdown), and that no later job resumed, are queued
- * again: the unit keeps its durable transfer offset, so the update resumes. */
+/* A batch read again at start-up, shared by its unfinished jobs. */
+struct resumed_batch {
+	uint64_t id;
+	struct batch *b; /* NULL: its package could not be read (reason) */
+	char reason[512];
+	int code;
+};
+
+static uint64_t num_u64(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItem(o, key);
+	return cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 9e15 ? (uint64_t)v->valuedouble : 0;
+}
+
+static int num_int(const cJSON *o, const char *key, int def, int lo, int hi)
+{
+	const cJSON *v = cJSON_GetObjectItem(o, key);
+	return cJSON_IsNumber(v) && v->valuedouble >= lo && v->valuedouble <= hi ? (int)v->valuedouble : def;
+}
+
+static struct batch *resume_batch(const cJSON *r, struct resumed_batch **rb, size_t *nrb, int *code, char *reason,
+                                  size_t rlen)
+{
+	uint64_t id = num_u64(r, "batch");
+	for (size_t i = 0; i < *nrb; i++)
+		if ((*rb)[i].id == id) {
+			*code = (*rb)[i].code;
+			snprintf(reason, rlen, "%s", (*rb)[i].reason);
+			return (*rb)[i].b;
+		}
+	struct resumed_batch *n = realloc(*rb, (*nrb + 1) * sizeof *n);
+	if (!n) {
+		*code = FLASHER_ENOMEM;
+		snprintf(reason, rlen, "out of memory");
+		return NULL;
+	}
+	*rb = n;
+	struct resumed_batch *e = &n[(*nrb)++];
+	memset(e, 0, sizeof *e);
+	e->id = id;
+	const cJSON *pkgpath = cJSON_GetObjectItem(r, "package"), *sha = cJSON_GetObjectItem(r, "package_sha256");
+	/* Read again with its owner's rights, the same safe open as a
+	 * request's: a file replaced by a FIFO or a link to a private file
+	 * since is refused, and nothing blocks the start. */
+	struct peer owner = {0, (uid_t)num_u64(r, "owner"), 0, 0};
+	struct passwd pw, *pwr = NULL;
+	char pwbuf[4096];
+	if (getpwuid_r(owner.uid, &pw, pwbuf, sizeof pwbuf, &pwr) == 0 && pwr)
+		owner.gid = pw.pw_gid;
+	else
+		owner.gid = owner.uid ? (gid_t)-1 : 0;
+	flasher_package *pkg = NULL;
+	uint8_t *data = NULL;
+	size_t len = 0;
+	int rc = cJSON_IsString(pkgpath) && cJSON_IsString(sha) ? 0 : FLASHER_EFORMAT;
+	if (rc == 0)
+		rc = access_read_file(&owner, pkgpath->valuestring, &data, &len);
+	if (rc == 0) {
+		rc = flasher_package_open_memory(&pkg, data, len);
+		free(data);
+	}
+	if (rc == 0 && (e->b = batch_new(pkgpath->valuestring, pkg, id)) != NULL) {
+		e->b->owner = owner.uid;
+		if (strcmp(e->b->sha256, sha->valuestring) != 0) {
+			batch_put_locked(e->b);
+			free(e->b);
+			e->b = NULL;
+			rc = FLASHER_ECORRUPT;
+			snprintf(e->reason, sizeof e->reason, "package %s changed since the job was accepted (SHA-256)",
+			         pkgpath->valuestring);
+		}
+	} else if (rc == 0) {
+		rc = FLASHER_ENOMEM;
+	}
+	if (rc != 0 && !e->reason[0])
+		snprintf(e->reason, sizeof e->reason, "package cannot be read any more: %s", flasher_error_last());
+	e->code = rc;
+	*code = rc;
+	snprintf(reason, rlen, "%s", e->reason);
+	return e->b;
+}
+
+/* Jobs with no "end" record (a crash, SIGKILL, power loss or a stop
+ * interrupted them, or they were still queued) run again under the same
+ * id: the unit keeps its durable transfer offset, and a job that got past
+ * activation is finished from the unit's state (finish_late_phase). */
 int jobs_resume_from_history(void)
 {
 	struct daemon *d = g_daemon;
-	cJSON *all = history_read_all();
-	uint64_t max_job = 0, max_batch = 0;
-	int resumed = 0;
-	for (cJSON *r = all->child; r; r = r->next) {
-		uint64_t id = (uint64_t)cJSON_GetObjectItem(r, "job")->valuedouble;
-		const cJSON *b = cJSON_GetObjectItem(r, "batch");
-		if (id > max_job)
-			max_job = id;
-		if (cJSON_IsNumber(b) && (uint64_t)b->valuedouble > max_batch)
-			max_batch = (uint64_t)b->valuedouble;
-	}
+	struct history_scan hs;
+	history_scan(&hs);
 	pthread_mutex_lock(&d->lock);
-	if (d->next_job_id <= max_job)
-		d->next_job_id = max_job + 1;
-	if (d->next_batch_id <= max_batch)
-		d->next_batch_id = max_batch + 1;
+	if (d->next_job_id <= hs.max_job)
+		d->next_job_id = hs.max_job + 1;
+	if (d->next_batch_id <= hs.max_batch)
+		d->next_batch_id = hs.max_batch + 1;
 	pthread_mutex_unlock(&d->lock);
 
-	for (cJSON *r = all->child; r; r = r->next) {
-		const cJSON *type = cJSON_GetObjectItem(r, "type");
-		if (!cJSON_IsString(type) || strcmp(type->valuestring, "start"))
-			continue;
-		double id = cJSON_GetObjectItem(r, "job")->valuedouble;
-		int open = 1, interrupted_end = 0;
-		for (cJSON *o = all->child; o; o = o->next) {
-			const cJSON *ot = cJSON_GetObjectItem(o, "type");
-			const cJSON *ro = cJSON_GetObjectItem(o, "resume_of");
-			if (cJSON_IsNumber(ro) && ro->valuedouble == id)
-				open = 0; /* already resumed by a later job */
-			if (cJSON_GetObjectItem(o, "job")->valuedouble != id || !cJSON_IsString(ot) || strcmp(ot->valuestring, "end"))
-				continue;
-			const cJSON *oc = cJSON_GetObjectItem(o, "outcome");
-			if (cJSON_IsString(oc) && !strcmp(oc->valuestring, "interrupted"))
-				interrupted_end = 1;
-			else
-				open = 0;
-		}
-		if (!open)
-			continue;
-		const cJSON *pkgpath = cJSON_GetObjectItem(r, "package");
-		const cJSON *sha = cJSON_GetObjectItem(r, "package_sha256");
+	struct resumed_batch *rb = NULL;
+	size_t nrb = 0;
+	int resumed = 0;
+	for (cJSON *r = hs.unfinished->child; r; r = r->next) {
 		const cJSON *uid = cJSON_GetObjectItem(r, "uid");
-		const cJSON *batch = cJSON_GetObjectItem(r, "batch");
-		if (!cJSON_IsString(pkgpath) || !cJSON_IsString(uid) || !cJSON_IsString(sha) || !cJSON_IsNumber(batch))
+		uint64_t id = num_u64(r, "job");
+		if (!cJSON_IsString(uid) || !id)
 			continue;
-		/* Read again with its owner's rights, the same safe open as a
-		 * request's: a file replaced by a FIFO or a link to a private file
-		 * since is refused, never blocks the start. */
-		const cJSON *ow = cJSON_GetObjectItem(r, "owner");
-		struct peer owner = {0, cJSON_IsNumber(ow) ? (uid_t)ow->valuedouble : 0, 0, 0};
-		struct passwd pw, *pwr = NULL;
-		char pwbuf[4096];
-		if (getpwuid_r(owner.uid, &pw, pwbuf, sizeof pwbuf, &pwr) == 0 && pwr)
-			owner.gid = pw.pw_gid;
-		else
-			owner.gid = owner.uid ? (gid_t)-1 : 0;
-		flasher_package *pkg = NULL;
-		uint8_t *data = NULL;
-		size_t len = 0;
-		int rc = access_read_file(&owner, pkgpath->valuestring, &data, &len);
-		if (rc == 0) {
-			rc = flasher_package_open_memory(&pkg, data, len);
-			free(data);
-		}
-		struct batch *b = rc == 0 ? batch_new(pkgpath->valuestring, pkg, (uint64_t)batch->valuedouble) : NULL;
-		if (b)
-			b->owner = owner.uid;
+		int code = 0;
+		char reason[512];
 		pthread_mutex_lock(&d->lock);
-		struct job *old = calloc(1, sizeof *old);
-		struct batch oldb;
-		memset(&oldb, 0, sizeof oldb);
-		oldb.id = (uint64_t)batch->valuedouble;
-		if (old) {
-			old->id = (uint64_t)id;
-			old->batch = b ? b : &oldb;
-			snprintf(old->uid, sizeof old->uid, "%s", uid->valuestring);
-			const cJSON *st = cJSON_GetObjectItem(r, "start_unix");
-			old->started = cJSON_IsNumber(st) ? st->valuedouble : 0;
-		}
-		if (b && strcmp(b->sha256, sha->valuestring) != 0) {
-			rc = -1;
-		}
-		if (rc != 0 || !b) {
-			if (old) {
-				old->code = rc < 0 ? rc : FLASHER_ENOTFOUND;
-				snprintf(old->reason, sizeof old->reason, "interrupted by a daemon restart; package %s %s",
-				         pkgpath->valuestring, rc == -1 ? "changed since" : "cannot be read any more");
-				pthread_mutex_unlock(&d->lock);
-				history_write_end(old, "interrupted", NULL, 0);
-				pthread_mutex_lock(&d->lock);
-			}
-			if (b) {
-				batch_put_locked(b);
-				free(b);
-			}
-			pthread_mutex_unlock(&d->lock);
-			free(old);
-			continue;
-		}
+		struct batch *b = resume_batch(r, &rb, &nrb, &code, reason, sizeof reason);
+		struct batch gone;
+		memset(&gone, 0, sizeof gone);
+		gone.id = num_u64(r, "batch");
+		gone.owner = (uid_t)num_u64(r, "owner");
 		/* The unit may not be known yet: a placeholder that the prober
 		 * fills in when it says HELLO. */
 		struct unit *u = unit_by_uid_locked(uid->valuestring);
@@ -510,38 +643,54 @@ int jobs_resume_from_history(void)
 			if (cJSON_IsString(port))
 				snprintf(u->port, sizeof u->port, "%s", port->valuestring);
 		}
-		struct job *j = job_new_locked(b, u);
-		if (j) {
-			j->resume_of = (uint64_t)id;
-			const cJSON *a = cJSON_GetObjectItem(r, "attempt");
-			const cJSON *ma = cJSON_GetObjectItem(r, "max_attempts");
-			const cJSON *nr = cJSON_GetObjectItem(r, "no_reboot");
-			const cJSON *cp = cJSON_GetObjectItem(r, "compress");
-			const cJSON *ov = cJSON_GetObjectItem(r, "old_version");
-			j->attempt = cJSON_IsNumber(a) ? a->valueint + 1 : 2;
-			j->max_attempts = cJSON_IsNumber(ma) ? ma->valueint : 3;
-			if (j->max_attempts < j->attempt)
-				j->max_attempts = j->attempt;
-			j->no_reboot = cJSON_IsNumber(nr) ? nr->valueint : 0;
-			j->compress = cJSON_IsNumber(cp) ? cp->valueint : 1;
-			if (cJSON_IsString(ov))
-				snprintf(j->old_version, sizeof j->old_version, "%s", ov->valuestring);
-			resumed++;
-			daemon_log("job %llu was interrupted by a daemon restart: resumed as job %llu", (unsigned long long)id,
-			           (unsigned long long)j->id);
-		}
-		batch_put_locked(b); /* job_new_locked took its own reference */
-		if (old && !interrupted_end) {
-			old->code = 0;
-			snprintf(old->reason, sizeof old->reason, "interrupted by a daemon restart");
-			old->finished = now_unix();
+		if (!b) {
+			/* Its true outcome: it cannot run any more. */
+			struct job gj;
+			memset(&gj, 0, sizeof gj);
+			gj.id = id;
+			gj.batch = &gone;
+			gj.owner = gone.owner;
+			snprintf(gj.uid, sizeof gj.uid, "%s", uid->valuestring);
+			gj.code = code < 0 ? code : FLASHER_EIO;
+			const cJSON *st = cJSON_GetObjectItem(r, "start_unix");
+			gj.started = cJSON_IsNumber(st) ? st->valuedouble : 0;
+			gj.finished = now_unix();
+			snprintf(gj.reason, sizeof gj.reason, "after a daemon restart: %.480s", reason);
 			pthread_mutex_unlock(&d->lock);
-			history_write_end(old, "interrupted", "resumed_by", j ? j->id : 0);
-			pthread_mutex_lock(&d->lock);
+			history_write_end(&gj, "failed", NULL, 0);
+			daemon_log("job %llu cannot continue after the restart: %s", (unsigned long long)id, reason);
+			continue;
 		}
+		uint64_t saved_next = d->next_job_id;
+		d->next_job_id = id; /* the same id again */
+		struct job *j = job_new_locked(b, u);
+		d->next_job_id = saved_next;
+		if (!j) {
+			pthread_mutex_unlock(&d->lock);
+			continue;
+		}
+		j->resume_of = num_u64(r, "resume_of");
+		j->attempt = num_int(r, "attempt", 1, 1, 1000);
+		j->max_attempts = num_int(r, "max_attempts", 3, 1, 1000);
+		j->no_reboot = num_int(r, "no_reboot", 0, 0, 1);
+		j->compress = num_int(r, "compress", 1, 0, 1);
+		const cJSON *ov = cJSON_GetObjectItem(r, "old_version");
+		if (cJSON_IsString(ov))
+			snprintf(j->old_version, sizeof j->old_version, "%s", ov->valuestring);
+		const cJSON *cr = cJSON_GetObjectItem(r, "created_unix");
+		if (cJSON_IsNumber(cr))
+			j->created = cr->valuedouble;
+		j->restarted = cJSON_GetObjectItem(r, "start_unix") != NULL;
+		j->accepted = 1;
+		resumed++;
+		daemon_log("job %llu continues after a daemon restart", (unsigned long long)id);
 		pthread_mutex_unlock(&d->lock);
-		free(old);
 	}
-	cJSON_Delete(all);
+	pthread_mutex_lock(&d->lock);
+	for (size_t i = 0; i < nrb; i++)
+		batch_put_locked(rb[i].b); /* the jobs hold their own references */
+	pthread_mutex_unlock(&d->lock);
+	free(rb);
+	cJSON_Delete(hs.unfinished);
 	return resumed;
 }

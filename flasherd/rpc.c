@@ -199,11 +199,14 @@ static cJSON *m_job_cancel(struct request *rq, struct rpc_error *err)
 		if (j->session) {
 			flasher_session_cancel(j->session);
 		} else if (j->state == JOB_QUEUED && j->started == 0) {
-			/* Never started: nothing on the unit, nothing in the history. */
+			/* Never started: nothing on the unit; its queued record gets
+			 * its end. */
 			j->state = JOB_CANCELLED;
 			j->code = FLASHER_ECANCELLED;
 			j->finished = now_unix();
 			snprintf(j->reason, sizeof j->reason, "cancelled before it started");
+			if (history_write_end(j, "cancelled", NULL, 0) < 0)
+				daemon_log("job %lld: %s", id, flasher_error_last());
 			cJSON *p = job_to_json_locked(j);
 			cJSON_DeleteItemFromObject(p, "package");
 			server_notify("job.state", p, j->owner);
@@ -390,6 +393,37 @@ static cJSON *m_package_inspect(struct request *rq, struct rpc_error *err)
 	return o;
 }
 
+/* The library's checks before a unit writes anything (product, hardware
+ * revision, bootloader version), against what the daemon knows of the
+ * unit. 0 when compatible or not known yet (its job checks again). */
+static int unit_incompatible(const struct unit *u, const flasher_package *pkg, char *why, size_t n)
+{
+	const flasher_unit_info *i = &u->info;
+	if (!i->product[0])
+		return 0;
+	if (strcmp(flasher_package_product(pkg), i->product)) {
+		snprintf(why, n, "package is for product '%s', unit %s is '%s'", flasher_package_product(pkg), u->uid,
+		         i->product);
+		return 1;
+	}
+	size_t nhw = flasher_package_hw_rev_count(pkg);
+	int hw_ok = nhw == 0;
+	for (size_t k = 0; k < nhw && !hw_ok; k++)
+		hw_ok = !strcmp(flasher_package_hw_rev(pkg, k), i->hw_rev);
+	if (!hw_ok) {
+		snprintf(why, n, "package is not for hardware revision '%s' of unit %s", i->hw_rev, u->uid);
+		return 1;
+	}
+	if (flasher_package_min_bootloader(pkg) > i->bootloader_version) {
+		char a[16], b[16];
+		flasher_semver_format(flasher_package_min_bootloader(pkg), a, sizeof a);
+		flasher_semver_format(i->bootloader_version, b, sizeof b);
+		snprintf(why, n, "package needs bootloader %s or newer, unit %s has %s", a, u->uid, b);
+		return 1;
+	}
+	return 0;
+}
+
 static cJSON *m_update_start(struct request *rq, struct rpc_error *err)
 {
 	const char *path = NULL;
@@ -431,10 +465,17 @@ static cJSON *m_update_start(struct request *rq, struct rpc_error *err)
 	if (!sel) {
 		fail = rpc_set_lib_error(err, FLASHER_ENOMEM, "out of memory");
 	} else if (all) {
+		char why[256] = "";
+		size_t same_product = 0;
 		for (size_t i = 0; i < d->nunits; i++)
-			if (d->units[i]->present && !strcmp(d->units[i]->info.product, product))
-				sel[nsel++] = d->units[i];
-		if (!nsel)
+			if (d->units[i]->present && !strcmp(d->units[i]->info.product, product)) {
+				same_product++;
+				if (!unit_incompatible(d->units[i], pkg, why, sizeof why))
+					sel[nsel++] = d->units[i];
+			}
+		if (!nsel && same_product)
+			fail = rpc_set_lib_error(err, FLASHER_EINCOMPATIBLE, "no connected unit can take it: %s", why);
+		else if (!nsel)
 			fail = rpc_set_lib_error(err, FLASHER_ENOTFOUND, "no unit of product '%s' is connected", product);
 	} else {
 		const cJSON *it;
@@ -451,6 +492,11 @@ static cJSON *m_update_start(struct request *rq, struct rpc_error *err)
 				dup |= sel[k] == u;
 			if (!dup && nsel < d->nunits)
 				sel[nsel++] = u;
+			char why[256];
+			if (unit_incompatible(u, pkg, why, sizeof why)) {
+				fail = rpc_set_lib_error(err, FLASHER_EINCOMPATIBLE, "%s", why);
+				break;
+			}
 		}
 	}
 	/* One update at a time per unit. */
@@ -462,19 +508,22 @@ static cJSON *m_update_start(struct request *rq, struct rpc_error *err)
 				break;
 			}
 	cJSON *o = NULL;
+	struct job **made = NULL;
+	size_t nmade = 0;
 	if (!fail) {
 		struct batch *b = batch_new(path, pkg, d->next_batch_id++);
 		pkg = NULL;
+		made = b ? calloc(nsel + 1, sizeof *made) : NULL;
 		if (b)
 			b->owner = rq->peer.uid;
-		if (!b) {
+		if (!b || !made) {
 			rpc_set_lib_error(err, FLASHER_ENOMEM, "out of memory");
+			if (b) {
+				batch_put_locked(b);
+				free(b);
+			}
 		} else {
-			o = cJSON_CreateObject();
-			cJSON_AddNumberToObject(o, "batch", (double)b->id);
-			cJSON_AddStringToObject(o, "package_sha256", b->sha256);
-			cJSON_AddStringToObject(o, "version", b->version);
-			cJSON *arr = cJSON_AddArrayToObject(o, "jobs");
+			/* Not runnable (accepted = 0) until their records are on disk. */
 			for (size_t k = 0; k < nsel; k++) {
 				struct job *j = job_new_locked(b, sel[k]);
 				if (!j)
@@ -482,25 +531,54 @@ static cJSON *m_update_start(struct request *rq, struct rpc_error *err)
 				j->max_attempts = (int)attempts;
 				j->no_reboot = no_reboot;
 				j->compress = compress;
-				cJSON *jo = cJSON_CreateObject();
-				cJSON_AddNumberToObject(jo, "job", (double)j->id);
-				cJSON_AddStringToObject(jo, "uid", j->uid);
-				cJSON_AddStringToObject(jo, "port", j->port);
-				cJSON_AddStringToObject(jo, "nickname", j->nickname);
-				cJSON_AddItemToArray(arr, jo);
-				cJSON *p = cJSON_CreateObject();
-				cJSON_AddNumberToObject(p, "job", (double)j->id);
-				cJSON_AddNumberToObject(p, "batch", (double)b->id);
-				cJSON_AddStringToObject(p, "uid", j->uid);
-				cJSON_AddStringToObject(p, "state", "queued");
-				server_notify("job.state", p, j->owner);
+				made[nmade++] = j;
 			}
 			batch_put_locked(b); /* the jobs hold it now */
-			daemon_log("batch %llu: %s %s to %zu unit(s)", (unsigned long long)b->id, b->product, b->version, nsel);
-			pthread_cond_broadcast(&d->cond);
 		}
 	}
 	pthread_mutex_unlock(&d->lock);
+	/* Accepted work is durable before the answer: a crash after this line
+	 * re-runs these jobs at the next start. */
+	int hrc = nmade ? history_write_queued(made, nmade) : 0;
+	pthread_mutex_lock(&d->lock);
+	if (nmade && hrc < 0) {
+		lib_fail(err, hrc);
+		for (size_t k = 0; k < nmade; k++) {
+			struct job *j = made[k];
+			j->state = JOB_FAILED;
+			j->code = hrc;
+			j->finished = now_unix();
+			snprintf(j->reason, sizeof j->reason, "not accepted: the history cannot be written");
+			job_release_locked(j);
+		}
+	} else if (nmade) {
+		struct batch *b = made[0]->batch;
+		o = cJSON_CreateObject();
+		cJSON_AddNumberToObject(o, "batch", (double)b->id);
+		cJSON_AddStringToObject(o, "package_sha256", b->sha256);
+		cJSON_AddStringToObject(o, "version", b->version);
+		cJSON *arr = cJSON_AddArrayToObject(o, "jobs");
+		for (size_t k = 0; k < nmade; k++) {
+			struct job *j = made[k];
+			j->accepted = 1;
+			cJSON *jo = cJSON_CreateObject();
+			cJSON_AddNumberToObject(jo, "job", (double)j->id);
+			cJSON_AddStringToObject(jo, "uid", j->uid);
+			cJSON_AddStringToObject(jo, "port", j->port);
+			cJSON_AddStringToObject(jo, "nickname", j->nickname);
+			cJSON_AddItemToArray(arr, jo);
+			cJSON *p = cJSON_CreateObject();
+			cJSON_AddNumberToObject(p, "job", (double)j->id);
+			cJSON_AddNumberToObject(p, "batch", (double)b->id);
+			cJSON_AddStringToObject(p, "uid", j->uid);
+			cJSON_AddStringToObject(p, "state", "queued");
+			server_notify("job.state", p, j->owner);
+		}
+		daemon_log("batch %llu: %s %s to %zu unit(s)", (unsigned long long)b->id, b->product, b->version, nmade);
+		pthread_cond_broadcast(&d->cond);
+	}
+	pthread_mutex_unlock(&d->lock);
+	free(made);
 	free(sel);
 	flasher_package_free(pkg);
 	return o;

@@ -332,13 +332,74 @@ static const char *const *all_slow(int i)
 	return slow;
 }
 
+/* Count the history file's "end" lines per job: every accepted job must
+ * have exactly one. Returns the number of jobs with another count. */
+static int jobs_not_ended_once(const double *jobs, int n)
+{
+	int bad = 0;
+	for (int i = 0; i < n; i++) {
+		FILE *f = fopen(env.history, "r");
+		cr_assert_not_null(f);
+		char line[8192], pat[64];
+		snprintf(pat, sizeof pat, "\"job\":%.0f,", jobs[i]);
+		int k = 0;
+		while (fgets(line, sizeof line, f))
+			k += strstr(line, "\"type\":\"end\"") && strstr(line, pat);
+		fclose(f);
+		if (k != 1) {
+			cr_log_error("job %.0f has %d end records", jobs[i], k);
+			bad++;
+		}
+	}
+	return bad;
+}
+
+/* history.list until every job in jobs has an outcome other than
+ * "incomplete"; outcomes[i] gets it. */
+static void wait_outcomes(struct h_client *c, const double *jobs, int n, char (*outcomes)[16], int timeout_ms)
+{
+	long long until = ms_now() + timeout_ms;
+	for (;;) {
+		int ended = 0;
+		cJSON *h = h_call(c, "history.list", NULL, 5000);
+		for (int i = 0; i < n; i++) {
+			snprintf(outcomes[i], 16, "missing");
+			const cJSON *r;
+			cJSON_ArrayForEach(r, cJSON_GetObjectItem(h_result(h), "records"))
+				if (h_num(r, "job") == jobs[i])
+					snprintf(outcomes[i], 16, "%s", h_str(r, "outcome"));
+			ended += strcmp(outcomes[i], "incomplete") && strcmp(outcomes[i], "missing");
+		}
+		cJSON_Delete(h);
+		if (ended == n || ms_now() > until)
+			return;
+		usleep(300000);
+	}
+}
+
 static void restart_during_job(int sig)
 {
-	start_fleet(2, all_slow, &sub);
+	/* Three units, two workers: two jobs run, one waits in the queue. */
+	for (int i = 0; i < 3; i++)
+		cr_assert_gt(h_start_unit(&env, i, all_slow(i)), 0);
+	const char *two[] = {"--max-jobs", "2", NULL};
+	cr_assert_gt(h_start_daemon(&env, two), 0);
+	h_client_open(&sub, env.sock);
+	cr_assert_eq(h_wait_devices(&sub, 3, 20000), 3);
+	cJSON *r = h_call(&sub, "subscribe", NULL, 5000);
+	cJSON_Delete(r);
 	const char *pkg = h_make_package(&env, "v130", "1.3.0", 96 * 1024, 96 * 1024);
 	cr_assert_not_null(pkg);
 	cJSON *res = start_all(&sub, pkg);
+	double jobs[3];
+	int nj = 0;
+	const cJSON *j;
+	cJSON_ArrayForEach(j, cJSON_GetObjectItem(res, "jobs"))
+		if (nj < 3)
+			jobs[nj++] = h_num(j, "job");
 	cJSON_Delete(res);
+	cr_assert_eq(nj, 3);
+	cr_expect_eq(history_lines("queued"), 3, "accepted jobs must be on disk before update.start answers");
 	/* Both transfers under way. */
 	struct seen s[8];
 	int n = 0, under_way = 0;
@@ -356,49 +417,131 @@ static void restart_during_job(int sig)
 	h_client_close(&sub);
 	cr_assert_neq(h_stop_daemon(&env, sig), -1);
 	cr_expect_eq(history_lines("start"), 2, "start records must be on disk before flashing");
-	cr_expect_eq(history_lines("end"), sig == SIGKILL ? 0 : 2);
+	cr_expect_eq(history_lines("end"), 0, "a stop or crash is not an outcome");
 
-	cr_assert_gt(h_start_daemon(&env, NULL), 0, "flasherd did not come back");
+	cr_assert_gt(h_start_daemon(&env, two), 0, "flasherd did not come back");
 	h_client_open(&sub, env.sock);
-	long long deadline = ms_now() + 120000;
-	int done = 0;
-	cJSON *jobs = NULL;
-	while (ms_now() < deadline) {
-		cJSON_Delete(jobs);
-		cJSON *r = h_call(&sub, "jobs.list", NULL, 5000);
-		jobs = cJSON_DetachItemFromObject(h_result(r), "jobs");
-		cJSON_Delete(r);
-		done = 0;
-		int ended = 0;
-		const cJSON *j;
-		cJSON_ArrayForEach(j, jobs)
-		{
-			done += !strcmp(h_str(j, "state"), "done") && h_num(j, "resume_of") > 0;
-			ended += final_state(h_str(j, "state")) && h_num(j, "resume_of") > 0;
-		}
-		if (ended >= 2)
-			break;
-		usleep(300000);
-	}
-	cr_expect_eq(done, 2, "%d of 2 interrupted jobs resumed to the end", done);
-	const cJSON *j;
-	cJSON_ArrayForEach(j, jobs)
-		cr_expect_gt(h_num(j, "resumed_bytes"), 0, "job %.0f restarted from zero", h_num(j, "job"));
-	cJSON_Delete(jobs);
-
-	cJSON *h = h_call(&sub, "history.list", NULL, 5000);
-	int interrupted = 0, ok = 0;
-	const cJSON *r;
-	cJSON_ArrayForEach(r, cJSON_GetObjectItem(h_result(h), "records"))
+	char outcomes[3][16];
+	wait_outcomes(&sub, jobs, 3, outcomes, 180000);
+	for (int i = 0; i < 3; i++)
+		cr_expect_str_eq(outcomes[i], "done", "job %.0f ended '%s'", jobs[i], outcomes[i]);
+	/* The same jobs continued (same ids), resuming on the unit. */
+	r = h_call(&sub, "jobs.list", NULL, 5000);
+	int resumed = 0, listed = 0;
+	cJSON_ArrayForEach(j, cJSON_GetObjectItem(h_result(r), "jobs"))
 	{
-		interrupted += !strcmp(h_str(r, "outcome"), "interrupted");
-		ok += !strcmp(h_str(r, "outcome"), "done");
+		listed++;
+		resumed += h_num(j, "resumed_bytes") > 0;
 	}
-	cJSON_Delete(h);
-	cr_expect_eq(interrupted, 2);
-	cr_expect_eq(ok, 2);
-	expect_all_on_version(&sub, 2, "1.3.0");
+	cJSON_Delete(r);
+	cr_expect_eq(listed, 3, "jobs after the restart: %d (expected the 3 accepted ones)", listed);
+	cr_expect_geq(resumed, 2, "%d of the 2 interrupted transfers resumed", resumed);
+	cr_expect_eq(jobs_not_ended_once(jobs, 3), 0);
+	expect_all_on_version(&sub, 3, "1.3.0");
 	h_client_close(&sub);
+}
+
+/* kill -9 while a job waits for a retry: the retry survives. */
+Test(daemon_fleet, daemon_killed_with_a_retry_queued)
+{
+	for (int i = 0; i < 2; i++)
+		cr_assert_gt(h_start_unit(&env, i, all_slow(i)), 0);
+	cr_assert_gt(h_start_daemon(&env, NULL), 0);
+	h_client_open(&sub, env.sock);
+	cr_assert_eq(h_wait_devices(&sub, 2, 20000), 2);
+	cJSON *r = h_call(&sub, "subscribe", NULL, 5000);
+	cJSON_Delete(r);
+	char uid0[32];
+	snprintf(uid0, sizeof uid0, "%s", uid_of_unit(&sub, 0));
+	const char *pkg = h_make_package(&env, "v135", "1.3.5", 96 * 1024, 32 * 1024);
+	cJSON *res = start_all(&sub, pkg);
+	double jobs[3] = {-1, -1, -1};
+	const cJSON *j;
+	cJSON_ArrayForEach(j, cJSON_GetObjectItem(res, "jobs"))
+		jobs[strcasecmp(h_str(j, "uid"), uid0) ? 1 : 0] = h_num(j, "job");
+	cJSON_Delete(res);
+	struct seen s[8];
+	int n = 0, killed = 0;
+	long long until = ms_now() + 60000;
+	while (jobs[2] < 0 && ms_now() < until) {
+		cJSON *m = h_next_note(&sub, 500);
+		if (!m)
+			continue;
+		note(s, &n, m);
+		const cJSON *p = cJSON_GetObjectItem(m, "params");
+		if (!killed && !strcmp(h_str(m, "method"), "job.progress") && h_num(p, "job") == jobs[0] &&
+		    h_num(p, "bytes") > 0) {
+			h_kill_unit(&env, 0, SIGKILL); /* the plug pulled mid-transfer */
+			killed = 1;
+		}
+		if (!strcmp(h_str(m, "method"), "job.state") && h_num(p, "resume_of") == jobs[0] &&
+		    !strcmp(h_str(p, "state"), "queued"))
+			jobs[2] = h_num(p, "job");
+		cJSON_Delete(m);
+	}
+	cr_assert_gt(jobs[2], 0, "no retry was queued for the unplugged unit");
+	h_client_close(&sub);
+	cr_assert_neq(h_stop_daemon(&env, SIGKILL), -1);
+
+	cr_assert_gt(h_start_unit(&env, 0, NULL), 0);
+	cr_assert_gt(h_start_daemon(&env, NULL), 0);
+	h_client_open(&sub, env.sock);
+	char outcomes[3][16];
+	wait_outcomes(&sub, jobs, 3, outcomes, 180000);
+	cr_expect_str_eq(outcomes[0], "failed", "the unplugged unit's first job: '%s'", outcomes[0]);
+	cr_expect_str_eq(outcomes[1], "done", "the other unit's job: '%s'", outcomes[1]);
+	cr_expect_str_eq(outcomes[2], "done", "the retry: '%s'", outcomes[2]);
+	cr_expect_eq(jobs_not_ended_once(jobs, 3), 0);
+	expect_all_on_version(&sub, 2, "1.3.5");
+	h_client_close(&sub);
+}
+
+/* kill -9 once the job reached `state`: after the restart the same job
+ * ends once, with the unit's true outcome. */
+static void killed_in_state(const char *state)
+{
+	cr_assert_gt(h_start_unit(&env, 0, all_slow(0)), 0);
+	cr_assert_gt(h_start_daemon(&env, NULL), 0);
+	h_client_open(&sub, env.sock);
+	cr_assert_eq(h_wait_devices(&sub, 1, 20000), 1);
+	cJSON *r = h_call(&sub, "subscribe", NULL, 5000);
+	cJSON_Delete(r);
+	const char *pkg = h_make_package(&env, "v190", "1.9.0", 32 * 1024, 32 * 1024);
+	cJSON *res = start_all(&sub, pkg);
+	double job = h_num(cJSON_GetArrayItem(cJSON_GetObjectItem(res, "jobs"), 0), "job");
+	cJSON_Delete(res);
+	int hit = 0;
+	long long until = ms_now() + 60000;
+	while (!hit && ms_now() < until) {
+		cJSON *m = h_next_note(&sub, 500);
+		const cJSON *p = cJSON_GetObjectItem(m, "params");
+		if (m && !strcmp(h_str(m, "method"), "job.state") && h_num(p, "job") == job) {
+			cr_assert(!final_state(h_str(p, "state")), "the job ended (%s) before it was %s", h_str(p, "state"), state);
+			hit = !strcmp(h_str(p, "state"), state);
+		}
+		cJSON_Delete(m);
+	}
+	cr_assert(hit, "never saw the job %s", state);
+	h_client_close(&sub);
+	cr_assert_neq(h_stop_daemon(&env, SIGKILL), -1);
+	cr_assert_gt(h_start_daemon(&env, NULL), 0);
+	h_client_open(&sub, env.sock);
+	char outcome[1][16];
+	wait_outcomes(&sub, &job, 1, outcome, 120000);
+	cr_expect_str_eq(outcome[0], "done", "killed while %s, the job ended '%s'", state, outcome[0]);
+	cr_expect_eq(jobs_not_ended_once(&job, 1), 0);
+	expect_all_on_version(&sub, 1, "1.9.0");
+	h_client_close(&sub);
+}
+
+Test(daemon_fleet, daemon_killed_while_verifying)
+{
+	killed_in_state("verifying");
+}
+
+Test(daemon_fleet, daemon_killed_while_rebooting)
+{
+	killed_in_state("rebooting");
 }
 
 Test(daemon_fleet, daemon_killed_during_job_resumes_it)
