@@ -28,5 +28,6 @@ int cmd_confirm(int argc, char **argv);
 int cmd_rollback(int argc, char **argv);
 int cmd_reboot(int argc, char **argv);
 int cmd_fleet(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
 
 #endif

@@ -21,6 +21,7 @@ static const struct command {
 	{"confirm", cmd_confirm, "confirm PORT [--json]         make the running trial firmware permanent"},
 	{"rollback", cmd_rollback, "rollback PORT [--json]        go back to the previous firmware"},
 	{"reboot", cmd_reboot, "reboot PORT [--bootloader]    reboot (into the bootloader)"},
+	{"keygen", cmd_keygen, "keygen -o KEY [--encryption] create a signing key pair (or an encryption key)"},
 	{"fleet", cmd_fleet, "fleet ...                     drive many units through flasherd"},
 };
 

@@ -15,6 +15,7 @@
 
 #define SECRET_TAG "flasher-ed25519-secret-key v1"
 #define PUBLIC_TAG "flasher-ed25519-public-key v1"
+#define ENC_TAG "flasher-xchacha20poly1305-key v1"
 #define KEY_TEXT_MAX 512
 
 struct flasher_key {
@@ -53,8 +54,11 @@ static int parse_key_text(const char *text, size_t len, const char *tag, uint8_t
 	buf[len] = 0;
 	p = buf + strspn(buf, " \t\r\n");
 	if (strncmp(p, tag, strlen(tag)) != 0) {
-		rc = flasher__error(FLASHER_EFORMAT, "%s: not a %s (first line should be \"%s\")", what,
-		                    strcmp(tag, SECRET_TAG) == 0 ? "private key" : "public key", tag);
+		rc = flasher__error(FLASHER_EFORMAT, "%s: not a%s (first line should be \"%s\")", what,
+		                    strcmp(tag, SECRET_TAG) == 0   ? " private key"
+		                    : strcmp(tag, ENC_TAG) == 0    ? "n encryption key"
+		                                                   : " public key",
+		                    tag);
 		goto out;
 	}
 	line2 = p + strlen(tag);
@@ -90,63 +94,42 @@ static int read_fd_all(int fd, char *buf, size_t cap, size_t *len, const char *w
 	return 0;
 }
 
-int flasher_keygen(const char *path)
+/* Create path (0600, O_EXCL: a key is never overwritten) holding tag + hex. */
+static int write_secret(const char *path, const char *tag, const uint8_t secret[32])
 {
-	uint8_t pk[32], sk[64];
-	char hex[65], *pubpath;
+	char hex[65];
 	FILE *f;
-	int fd, rc;
+	int fd, ok;
 
-	if (!path || !*path)
-		return flasher__error(FLASHER_EINVAL, "keygen needs an output path");
-	if ((rc = sodium_ready()) != 0)
-		return rc;
-	if (asprintf(&pubpath, "%s.pub", path) < 0)
-		return flasher__error(FLASHER_ENOMEM, "out of memory");
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		rc = flasher__error(errno == EEXIST ? FLASHER_EINVAL : FLASHER_EIO, "%s: %s%s", path, strerror(errno),
-		                    errno == EEXIST ? " (a key is never overwritten; remove it first)" : "");
-		free(pubpath);
-		return rc;
-	}
-	crypto_sign_keypair(pk, sk);
-	to_hex(sk, 32, hex);
+	if (fd < 0)
+		return flasher__error(errno == EEXIST ? FLASHER_EINVAL : FLASHER_EIO, "%s: %s%s", path, strerror(errno),
+		                      errno == EEXIST ? " (a key is never overwritten; remove it first)" : "");
+	to_hex(secret, 32, hex);
 	f = fdopen(fd, "w");
-	rc = f && fprintf(f, "%s\n%s\n", SECRET_TAG, hex) > 0 && fflush(f) == 0 && fsync(fd) == 0 ? 0 : -1;
+	if (!f) {
+		close(fd);
+		unlink(path);
+		return flasher__error(FLASHER_EIO, "%s: %s", path, strerror(errno));
+	}
+	ok = fprintf(f, "%s\n%s\n", tag, hex) > 0 && fflush(f) == 0 && fsync(fd) == 0;
 	sodium_memzero(hex, sizeof hex);
-	sodium_memzero(sk, sizeof sk);
-	if (f ? fclose(f) != 0 || rc : (close(fd), 1)) {
-		rc = flasher__error(FLASHER_EIO, "%s: cannot write: %s", path, strerror(errno));
+	if (fclose(f) != 0 || !ok) {
 		unlink(path);
-		free(pubpath);
-		return rc;
+		return flasher__error(FLASHER_EIO, "%s: cannot write: %s", path, strerror(errno));
 	}
-	to_hex(pk, 32, hex);
-	f = fopen(pubpath, "wx");
-	if (!f || fprintf(f, "%s\n%s\n", PUBLIC_TAG, hex) < 0 || fclose(f) != 0) {
-		rc = flasher__error(FLASHER_EIO, "%s: cannot write: %s", pubpath, strerror(errno));
-		unlink(path);
-		free(pubpath);
-		return rc;
-	}
-	free(pubpath);
 	return 0;
 }
 
-int flasher_key_load(const char *spec, flasher_key **out)
+/* Read a secret (tag + 64 hex) from a path (0600 or stricter), fd:N or env:NAME. */
+static int load_secret(const char *spec, const char *tag, uint8_t out[32])
 {
 	char text[KEY_TEXT_MAX + 1];
 	size_t len = 0;
-	uint8_t seed[32];
-	flasher_key *k;
 	int rc;
 
-	*out = NULL;
 	if (!spec || !*spec)
-		return flasher__error(FLASHER_EINVAL, "no private key named");
-	if ((rc = sodium_ready()) != 0)
-		return rc;
+		return flasher__error(FLASHER_EINVAL, "no key named");
 	if (strncmp(spec, "env:", 4) == 0) {
 		const char *v = getenv(spec + 4);
 
@@ -186,9 +169,53 @@ int flasher_key_load(const char *spec, flasher_key **out)
 		if (rc)
 			return rc;
 	}
-	rc = parse_key_text(text, len, SECRET_TAG, seed, spec);
+	rc = parse_key_text(text, len, tag, out, spec);
 	sodium_memzero(text, sizeof text);
-	if (rc)
+	return rc;
+}
+
+int flasher_keygen(const char *path)
+{
+	uint8_t pk[32], sk[64];
+	char hex[65], *pubpath;
+	FILE *f;
+	int rc;
+
+	if (!path || !*path)
+		return flasher__error(FLASHER_EINVAL, "keygen needs an output path");
+	if ((rc = sodium_ready()) != 0)
+		return rc;
+	if (asprintf(&pubpath, "%s.pub", path) < 0)
+		return flasher__error(FLASHER_ENOMEM, "out of memory");
+	crypto_sign_keypair(pk, sk);
+	rc = write_secret(path, SECRET_TAG, sk); /* the first 32 bytes are the seed */
+	sodium_memzero(sk, sizeof sk);
+	if (rc) {
+		free(pubpath);
+		return rc;
+	}
+	to_hex(pk, 32, hex);
+	f = fopen(pubpath, "wx");
+	if (!f || fprintf(f, "%s\n%s\n", PUBLIC_TAG, hex) < 0 || fclose(f) != 0) {
+		rc = flasher__error(FLASHER_EIO, "%s: cannot write: %s", pubpath, strerror(errno));
+		unlink(path);
+		free(pubpath);
+		return rc;
+	}
+	free(pubpath);
+	return 0;
+}
+
+int flasher_key_load(const char *spec, flasher_key **out)
+{
+	uint8_t seed[32];
+	flasher_key *k;
+	int rc;
+
+	*out = NULL;
+	if ((rc = sodium_ready()) != 0)
+		return rc;
+	if ((rc = load_secret(spec, SECRET_TAG, seed)) != 0)
 		return rc;
 	k = sodium_malloc(sizeof *k);
 	if (!k) {
@@ -199,6 +226,28 @@ int flasher_key_load(const char *spec, flasher_key **out)
 	sodium_memzero(seed, sizeof seed);
 	*out = k;
 	return 0;
+}
+
+int flasher_enckey_generate(const char *path)
+{
+	uint8_t key[32];
+	int rc;
+
+	if (!path || !*path)
+		return flasher__error(FLASHER_EINVAL, "keygen needs an output path");
+	if ((rc = sodium_ready()) != 0)
+		return rc;
+	crypto_aead_xchacha20poly1305_ietf_keygen(key);
+	rc = write_secret(path, ENC_TAG, key);
+	sodium_memzero(key, sizeof key);
+	return rc;
+}
+
+int flasher_enckey_load(const char *spec, uint8_t key[32])
+{
+	int rc = sodium_ready();
+
+	return rc ? rc : load_secret(spec, ENC_TAG, key);
 }
 
 void flasher_key_free(flasher_key *key)

@@ -153,3 +153,24 @@ Test(sign, raw_32_byte_public_keys_and_stable_ids)
 	flasher_key_id(raw, id2);
 	cr_assert(memcmp(id1, id2, 8) != 0);
 }
+
+Test(sign, encryption_keys_are_secret_files_of_their_own_kind)
+{
+	uint8_t a[32], b[32];
+	struct stat st;
+	flasher_key *k;
+
+	cr_assert_eq(flasher_enckey_generate(path("e")), 0, "%s", flasher_error_last());
+	cr_assert_eq(stat(path("e"), &st), 0);
+	cr_assert_eq(st.st_mode & 0777, 0600);
+	cr_assert_eq(flasher_enckey_load(path("e"), a), 0, "%s", flasher_error_last());
+	cr_assert_eq(setenv("FLASHER_TEST_ENC", slurp(path("e")), 1), 0);
+	cr_assert_eq(flasher_enckey_load("env:FLASHER_TEST_ENC", b), 0);
+	cr_assert(memcmp(a, b, 32) == 0);
+	cr_assert_eq(flasher_enckey_generate(path("e")), FLASHER_EINVAL, "an encryption key was overwritten");
+	/* a signing key is not an encryption key, and the other way round */
+	cr_assert_eq(flasher_keygen(path("k")), 0);
+	cr_assert_eq(flasher_enckey_load(path("k"), a), FLASHER_EFORMAT);
+	cr_assert(strstr(flasher_error_last(), "not an encryption key"), "%s", flasher_error_last());
+	cr_assert_eq(flasher_key_load(path("e"), &k), FLASHER_EFORMAT);
+}

@@ -66,6 +66,15 @@ FLASHER_API int flasher_key_sign(const flasher_key *key, const void *msg, size_t
 FLASHER_API int flasher_signature_check(const uint8_t pub[FLASHER_PUBKEY_SIZE], const void *msg, size_t len,
                                         const uint8_t sig[FLASHER_SIGNATURE_SIZE]);
 
+/** The product's encryption key (XChaCha20-Poly1305, 32 bytes), for
+ *  encrypted packages and for provisioning units. Text file:
+ *  `flasher-xchacha20poly1305-key v1` + 64 hex digits, mode 0600. @since 0.4 */
+#define FLASHER_ENCKEY_SIZE 32
+/** Write a new random encryption key to path (0600, never overwritten). @since 0.4 */
+FLASHER_API int flasher_enckey_generate(const char *path);
+/** Load an encryption key from a path, `fd:N` or `env:NAME`. @since 0.4 */
+FLASHER_API int flasher_enckey_load(const char *spec, uint8_t key[FLASHER_ENCKEY_SIZE]);
+
 #ifdef __cplusplus
 }
 #endif
