@@ -12,20 +12,24 @@
 #include <cjson/cJSON.h>
 
 #include "flasher.h"
+#include "proto.h"
 
 #define FLASHERD_API_VERSION 1
 #define FLASHERD_MAX_LINE (64 * 1024)
-#define FLASHERD_MAX_OUTBUF (8u * 1024 * 1024)
-#define FLASHERD_MAX_CLIENTS 512
-#define FLASHERD_MAX_ASYNC 64
+#define FLASHERD_MAX_ASYNC 64      /* slow requests in progress, all clients */
+#define FLASHERD_LINES_PER_TURN 16 /* requests of one client per loop turn */
 
-/* JSON-RPC error codes (docs/daemon-api.md). */
-#define RPC_PARSE_ERROR -32700
-#define RPC_INVALID_REQUEST -32600
-#define RPC_METHOD_NOT_FOUND -32601
-#define RPC_INVALID_PARAMS -32602
-#define RPC_INTERNAL_ERROR -32603
-#define RPC_LIBRARY_ERROR -32000
+/* Bounds on what clients may hold (--limit KEY=N, config "limits"). */
+struct limits {
+	size_t client_out;  /* bytes queued for one connection */
+	size_t uid_out;     /* bytes queued for all connections of one uid */
+	size_t total_out;   /* bytes queued for all connections */
+	int uid_requests;   /* slow requests in progress per uid */
+	int connections;    /* connections, all uids */
+	int uid_connections;/* connections per uid */
+	int idle_timeout_s; /* a connection with nothing to do is closed after */
+};
+
 
 /* Credentials of the peer of a client connection (SO_PEERCRED). */
 struct peer {
@@ -117,6 +121,7 @@ struct daemon {
 	int probe_timeout_ms;
 	int keepalive_s;     /* re-HELLO a present idle unit after this long */
 	int usb_scan;        /* also list USB ports with flasher_port_list */
+	struct limits lim;   /* root, the daemon's uid and admins are exempt from the per-uid ones */
 	gid_t group;         /* allowed group (-1 = none) */
 	int have_group;
 	gid_t admin_group;   /* members see every user's jobs */
@@ -161,11 +166,6 @@ double now_unix(void);
 void daemon_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* rpc.c */
-struct rpc_error {
-	int code;        /* JSON-RPC code */
-	int lib_code;    /* flasher_err when code == RPC_LIBRARY_ERROR */
-	char message[512];
-};
 struct request {
 	uint64_t client_id;
 	struct peer peer;
@@ -178,7 +178,11 @@ struct request {
 cJSON *rpc_handle(uint64_t client_id, const struct peer *peer, cJSON *msg);
 void rpc_wait_async(void);
 cJSON *rpc_error_response(const cJSON *id, int code, const char *message, int lib_code);
-void server_reply(uint64_t client_id, cJSON *response); /* from any thread; takes response */
+/* A slow request of the client starts (0), or its uid has too many in
+ * progress (-1, why set). Every 0 is ended by one server_reply. */
+int server_request_begin(uint64_t client_id, char *why, size_t n);
+/* From any thread; takes response (NULL: a notification, nothing to send). */
+void server_reply(uint64_t client_id, cJSON *response);
 void server_set_subscribed(uint64_t client_id, int events); /* with d->lock held */
 int rpc_set_lib_error(struct rpc_error *err, int lib_code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

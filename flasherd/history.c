@@ -104,7 +104,7 @@ static int append_text(const char *text, size_t len)
 
 static int append(cJSON *rec)
 {
-	char *text = cJSON_PrintUnformatted(rec);
+	char *text = proto_print(rec);
 	cJSON_Delete(rec);
 	if (!text)
 		return flasher__error(FLASHER_ENOMEM, "history record");
@@ -152,7 +152,7 @@ int history_write_queued(struct job *const *jobs, size_t n)
 		add_job_fields(r, jobs[i]);
 		cJSON_AddStringToObject(r, "created", t);
 		cJSON_AddNumberToObject(r, "created_unix", jobs[i]->created);
-		char *text = cJSON_PrintUnformatted(r);
+		char *text = proto_print(r);
 		cJSON_Delete(r);
 		size_t tl = text ? strlen(text) : 0;
 		if (text && len + tl + 1 > cap) {

@@ -16,9 +16,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -29,18 +31,33 @@ struct client {
 	int fd;
 	struct peer peer;
 	char *in;
-	size_t in_len;
+	size_t in_len, in_cap;
 	char *out;
 	size_t out_len, out_cap;
-	int subscribed; /* bit 1 devices, bit 2 jobs */
-	int closing;    /* close once out is flushed */
-	int dead;       /* close now */
+	int out_partial; /* the first line in out was sent in part */
+	int subscribed;  /* bit 1 devices, bit 2 jobs */
+	int inflight;    /* slow requests not answered yet */
+	int pending;     /* complete lines wait in `in` (budget used up) */
+	int closing;     /* read no more; close once answered and flushed */
+	int dead;        /* close now */
+	int dropped;     /* got its final server.dropped notification */
+	double last_active, close_by; /* monotonic seconds */
+};
+
+/* What one uid holds: the per-uid limits are checked against this. */
+struct uid_use {
+	uid_t uid;
+	int conns, inflight;
+	size_t out_bytes;
 };
 
 static struct daemon daemon_state;
 struct daemon *g_daemon = &daemon_state;
 static struct client **clients;
 static size_t nclients;
+static struct uid_use *uses;
+static size_t nuses;
+static size_t total_out; /* bytes queued to all clients */
 static uint64_t next_client_id = 1;
 static int listen_fd = -1;
 static int socket_activated;
@@ -83,32 +100,120 @@ static void on_signal(int sig)
 	errno = saved;
 }
 
-/* Append one JSON line to a client's output; drops clients that do not
- * read (a stuck GUI must not make the daemon grow without bound). */
-static void queue_locked(struct client *c, const char *text, size_t len)
+static double mono_now(void)
 {
-	if (c->dead)
-		return;
-	if (c->out_len + len + 1 > FLASHERD_MAX_OUTBUF) {
-		daemon_log("client %llu does not read its notifications: dropped", (unsigned long long)c->id);
-		c->dead = 1;
-		return;
-	}
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static struct uid_use *use_of_locked(uid_t uid)
+{
+	for (size_t i = 0; i < nuses; i++)
+		if (uses[i].uid == uid)
+			return &uses[i];
+	struct uid_use *n = realloc(uses, (nuses + 1) * sizeof *n);
+	if (!n)
+		abort();
+	uses = n;
+	memset(&uses[nuses], 0, sizeof *uses);
+	uses[nuses].uid = uid;
+	return &uses[nuses++];
+}
+
+static void out_account_locked(struct client *c, long long delta)
+{
+	struct uid_use *u = use_of_locked(c->peer.uid);
+	u->out_bytes = (size_t)((long long)u->out_bytes + delta);
+	total_out = (size_t)((long long)total_out + delta);
+}
+
+static int append_out_locked(struct client *c, const char *text, size_t len)
+{
 	if (c->out_len + len + 1 > c->out_cap) {
 		size_t cap = c->out_cap ? c->out_cap : 4096;
 		while (cap < c->out_len + len + 1)
 			cap *= 2;
 		char *n = realloc(c->out, cap);
-		if (!n) {
-			c->dead = 1;
-			return;
-		}
+		if (!n)
+			return -1;
 		c->out = n;
 		c->out_cap = cap;
 	}
 	memcpy(c->out + c->out_len, text, len);
 	c->out[c->out_len + len] = '\n';
 	c->out_len += len + 1;
+	out_account_locked(c, (long long)len + 1);
+	return 0;
+}
+
+/* A client that does not keep up: its queued lines are thrown away (but
+ * the one it is in the middle of receiving), it gets one last line saying
+ * why, and it is closed once that is sent (or after 5 s). */
+static void drop_locked(struct client *c, const char *why)
+{
+	if (c->dead || c->dropped)
+		return;
+	size_t keep = 0;
+	if (c->out_partial) {
+		char *nl = memchr(c->out, '\n', c->out_len);
+		keep = nl ? (size_t)(nl - c->out) + 1 : c->out_len;
+	}
+	out_account_locked(c, -(long long)(c->out_len - keep));
+	c->out_len = keep;
+	daemon_log("client %llu (uid %u) dropped: %s", (unsigned long long)c->id, (unsigned)c->peer.uid, why);
+	cJSON *m = cJSON_CreateObject();
+	cJSON_AddStringToObject(m, "jsonrpc", "2.0");
+	cJSON_AddStringToObject(m, "method", "server.dropped");
+	cJSON *p = cJSON_AddObjectToObject(m, "params");
+	cJSON_AddStringToObject(p, "reason", why);
+	char *t = proto_print(m);
+	cJSON_Delete(m);
+	if (!t || append_out_locked(c, t, strlen(t)) != 0)
+		c->dead = 1;
+	free(t);
+	c->dropped = 1;
+	c->closing = 1;
+	c->close_by = mono_now() + 5;
+}
+
+/* Append one JSON line to a client's output within the limits: per
+ * client, per uid, and all clients together. Over the global budget the
+ * client with the most queued is the one dropped. */
+static void queue_locked(struct client *c, const char *text, size_t len, int reply)
+{
+	struct daemon *d = g_daemon;
+	if (c->dead || c->dropped)
+		return;
+	size_t need = len + 1;
+	char why[160];
+	/* Answers are bounded by the client's own requests (it is not read
+	 * while its output piles up, and slow requests are limited per uid);
+	 * notifications are what a lagging subscriber accumulates. */
+	if (!reply && c->out_len + need > d->lim.client_out) {
+		snprintf(why, sizeof why, "more than %zu bytes queued for this connection: it does not read", d->lim.client_out);
+		drop_locked(c, why);
+		return;
+	}
+	if (!reply && !c->peer.admin && use_of_locked(c->peer.uid)->out_bytes + need > d->lim.uid_out) {
+		snprintf(why, sizeof why, "more than %zu bytes queued for the connections of uid %u", d->lim.uid_out,
+		         (unsigned)c->peer.uid);
+		drop_locked(c, why);
+		return;
+	}
+	while (total_out + need > d->lim.total_out) {
+		struct client *big = c;
+		for (size_t i = 0; i < nclients; i++)
+			if (!clients[i]->dropped && !clients[i]->dead && clients[i]->out_len > big->out_len)
+				big = clients[i];
+		snprintf(why, sizeof why, "the daemon's output budget (%zu bytes) is used up and this connection lags most",
+		         d->lim.total_out);
+		drop_locked(big, why);
+		if (big == c)
+			return;
+	}
+	if (append_out_locked(c, text, len) != 0)
+		c->dead = 1;
 }
 
 static struct client *client_by_id_locked(uint64_t id)
@@ -119,18 +224,40 @@ static struct client *client_by_id_locked(uint64_t id)
 	return NULL;
 }
 
+int server_request_begin(uint64_t client_id, char *why, size_t n)
+{
+	struct daemon *d = g_daemon;
+	int rc = 0;
+	pthread_mutex_lock(&d->lock);
+	struct client *c = client_by_id_locked(client_id);
+	struct uid_use *u = c ? use_of_locked(c->peer.uid) : NULL;
+	if (!c) {
+		rc = -1;
+		snprintf(why, n, "connection gone");
+	} else if (!c->peer.admin && u->inflight >= d->lim.uid_requests) {
+		rc = -1;
+		snprintf(why, n, "uid %u has %d slow requests in progress (the limit); retry when they are answered",
+		         (unsigned)c->peer.uid, u->inflight);
+	} else {
+		c->inflight++;
+		u->inflight++;
+	}
+	pthread_mutex_unlock(&d->lock);
+	return rc;
+}
+
 void server_reply(uint64_t client_id, cJSON *response)
 {
-	if (!response)
-		return;
-	char *text = cJSON_PrintUnformatted(response);
+	char *text = response ? proto_print(response) : NULL;
 	cJSON_Delete(response);
-	if (!text)
-		return;
 	pthread_mutex_lock(&g_daemon->lock);
 	struct client *c = client_by_id_locked(client_id);
-	if (c) /* a client that went away does not get its answer */
-		queue_locked(c, text, strlen(text));
+	if (c) { /* a client that went away does not get its answer */
+		c->inflight--;
+		use_of_locked(c->peer.uid)->inflight--;
+		if (text)
+			queue_locked(c, text, strlen(text), 1);
+	}
 	pthread_mutex_unlock(&g_daemon->lock);
 	free(text);
 	server_wake();
@@ -152,9 +279,9 @@ void server_notify(const char *method, cJSON *params, long long owner)
 			continue;
 		if (owner != OWNER_ALL && !c->peer.admin && (long long)c->peer.uid != owner)
 			continue; /* another user's job */
-		if (!text && !(text = cJSON_PrintUnformatted(msg)))
+		if (!text && !(text = proto_print(msg)))
 			break;
-		queue_locked(c, text, strlen(text));
+		queue_locked(c, text, strlen(text), 0);
 	}
 	cJSON_Delete(msg);
 	if (text) {
@@ -170,8 +297,12 @@ void server_set_subscribed(uint64_t client_id, int events)
 		c->subscribed = events;
 }
 
-static void client_free(struct client *c)
+static void client_free_locked(struct client *c)
 {
+	struct uid_use *u = use_of_locked(c->peer.uid);
+	u->conns--;
+	u->inflight -= c->inflight; /* their answers will find no client */
+	out_account_locked(c, -(long long)c->out_len);
 	close(c->fd);
 	free(c->in);
 	free(c->out);
@@ -197,7 +328,7 @@ static void accept_clients(void)
 		if (!allowed) {
 			daemon_log("refused a client with uid %u (pid %d)", (unsigned)cred.uid, (int)cred.pid);
 			cJSON *e = rpc_error_response(NULL, RPC_LIBRARY_ERROR, "permission denied", FLASHER_EPERM);
-			char *t = cJSON_PrintUnformatted(e);
+			char *t = proto_print(e);
 			if (t) {
 				size_t n = strlen(t);
 				t[n] = '\n';
@@ -210,8 +341,25 @@ static void accept_clients(void)
 			continue;
 		}
 		pthread_mutex_lock(&d->lock);
-		if (nclients >= FLASHERD_MAX_CLIENTS) {
+		struct uid_use *use = use_of_locked(p.uid);
+		char why[160] = "";
+		if (nclients >= (size_t)d->lim.connections)
+			snprintf(why, sizeof why, "the daemon serves %zu connections (the limit)", nclients);
+		else if (!p.admin && use->conns >= d->lim.uid_connections)
+			snprintf(why, sizeof why, "uid %u has %d connections (the limit)", (unsigned)p.uid, use->conns);
+		if (why[0]) {
 			pthread_mutex_unlock(&d->lock);
+			/* Refused, and told so: never a silent close. */
+			cJSON *e = rpc_error_response(NULL, RPC_LIBRARY_ERROR, why, FLASHER_EBUSY);
+			char *t = proto_print(e);
+			if (t) {
+				size_t n = strlen(t);
+				t[n] = '\n';
+				ssize_t w = send(fd, t, n + 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+				(void)w;
+				free(t);
+			}
+			cJSON_Delete(e);
 			close(fd);
 			continue;
 		}
@@ -226,15 +374,15 @@ static void accept_clients(void)
 			continue;
 		}
 		clients = n;
+		/* Little kernel memory per connection: what a client does not
+		 * read piles up in its out buffer, where the limits see it. */
+		int sndbuf = 16384;
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
 		c->id = next_client_id++;
 		c->fd = fd;
 		c->peer = p;
-		c->in = malloc(FLASHERD_MAX_LINE + 1);
-		if (!c->in) {
-			pthread_mutex_unlock(&d->lock);
-			client_free(c);
-			continue;
-		}
+		c->last_active = mono_now();
+		use->conns++;
 		clients[nclients++] = c;
 		pthread_mutex_unlock(&d->lock);
 	}
@@ -242,25 +390,25 @@ static void accept_clients(void)
 
 static void send_text_locked(struct client *c, cJSON *resp)
 {
-	char *t = cJSON_PrintUnformatted(resp);
+	char *t = proto_print(resp);
 	cJSON_Delete(resp);
 	if (t) {
-		queue_locked(c, t, strlen(t));
+		queue_locked(c, t, strlen(t), 1);
 		free(t);
 	}
 }
 
 static void handle_line(struct client *c, char *line, size_t len)
 {
-	while (len && (line[len - 1] == '\r' || line[len - 1] == ' ' || line[len - 1] == '\t'))
-		len--;
-	if (!len)
-		return;
-	cJSON *msg = cJSON_ParseWithLength(line, len);
+	int code;
+	const char *why;
+	cJSON *msg = proto_parse_line(line, len, &code, &why);
 	if (!msg) {
-		pthread_mutex_lock(&g_daemon->lock);
-		send_text_locked(c, rpc_error_response(NULL, RPC_PARSE_ERROR, "parse error: not valid JSON", 0));
-		pthread_mutex_unlock(&g_daemon->lock);
+		if (code) {
+			pthread_mutex_lock(&g_daemon->lock);
+			send_text_locked(c, rpc_error_response(NULL, code, why, 0));
+			pthread_mutex_unlock(&g_daemon->lock);
+		}
 		return;
 	}
 	cJSON *resp = rpc_handle(c->id, &c->peer, msg);
@@ -271,32 +419,42 @@ static void handle_line(struct client *c, char *line, size_t len)
 	pthread_mutex_unlock(&g_daemon->lock);
 }
 
+static int client_closing(struct client *c)
+{
+	pthread_mutex_lock(&g_daemon->lock); /* workers may drop it */
+	int r = c->closing || c->dead;
+	pthread_mutex_unlock(&g_daemon->lock);
+	return r;
+}
+
+/* Handle at most *budget complete lines waiting in c->in. */
+static void handle_buffered(struct client *c, int *budget)
+{
+	size_t start = 0;
+	char *nl;
+	while (*budget > 0 && (nl = memchr(c->in + start, '\n', c->in_len - start)) != NULL) {
+		size_t len = (size_t)(nl - (c->in + start));
+		handle_line(c, c->in + start, len);
+		start += len + 1;
+		(*budget)--;
+		if (client_closing(c))
+			break;
+	}
+	memmove(c->in, c->in + start, c->in_len - start);
+	c->in_len -= start;
+	c->pending = c->in_len && memchr(c->in, '\n', c->in_len) != NULL;
+}
+
+/* One turn of a client: a bounded number of lines, so a client that
+ * streams requests cannot hold the loop from the others. */
 static void read_client(struct client *c)
 {
+	int budget = FLASHERD_LINES_PER_TURN;
 	for (;;) {
-		if (c->closing)
+		if (c->in_len)
+			handle_buffered(c, &budget);
+		if (budget <= 0 || client_closing(c))
 			return;
-		ssize_t r = recv(c->fd, c->in + c->in_len, FLASHERD_MAX_LINE + 1 - c->in_len, 0);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return;
-		if (r <= 0) {
-			pthread_mutex_lock(&g_daemon->lock); /* workers set it too */
-			c->dead = 1;
-			pthread_mutex_unlock(&g_daemon->lock);
-			return;
-		}
-		c->in_len += (size_t)r;
-		size_t start = 0;
-		for (size_t i = 0; i < c->in_len; i++) {
-			if (c->in[i] != '\n')
-				continue;
-			handle_line(c, c->in + start, i - start);
-			start = i + 1;
-		}
-		memmove(c->in, c->in + start, c->in_len - start);
-		c->in_len -= start;
 		if (c->in_len > FLASHERD_MAX_LINE) {
 			char msg[128];
 			snprintf(msg, sizeof msg, "invalid request: line longer than %d bytes", FLASHERD_MAX_LINE);
@@ -307,6 +465,45 @@ static void read_client(struct client *c)
 			c->in_len = 0;
 			return;
 		}
+		if (c->in_cap - c->in_len < 4096 && c->in_cap < FLASHERD_MAX_LINE + 4096) {
+			size_t cap = c->in_cap ? c->in_cap * 2 : 4096;
+			if (cap > FLASHERD_MAX_LINE + 4096)
+				cap = FLASHERD_MAX_LINE + 4096;
+			char *n = realloc(c->in, cap);
+			if (!n) {
+				pthread_mutex_lock(&g_daemon->lock);
+				c->dead = 1;
+				pthread_mutex_unlock(&g_daemon->lock);
+				return;
+			}
+			c->in = n;
+			c->in_cap = cap;
+		}
+		ssize_t r = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (r == 0) {
+			/* Half-closed (nc -U, socat): a last line without '\n' still
+			 * counts; its answers are sent before the close. */
+			if (c->in_len && !memchr(c->in, '\n', c->in_len) && c->in_len <= FLASHERD_MAX_LINE) {
+				handle_line(c, c->in, c->in_len);
+				c->in_len = 0;
+			}
+			pthread_mutex_lock(&g_daemon->lock);
+			c->closing = 1;
+			pthread_mutex_unlock(&g_daemon->lock);
+			return;
+		}
+		if (r < 0) {
+			pthread_mutex_lock(&g_daemon->lock);
+			c->dead = 1;
+			pthread_mutex_unlock(&g_daemon->lock);
+			return;
+		}
+		c->in_len += (size_t)r;
+		c->last_active = mono_now();
 	}
 }
 
@@ -322,11 +519,41 @@ static void write_client_locked(struct client *c)
 			c->dead = 1;
 			return;
 		}
+		c->out_partial = c->out[w - 1] != '\n';
 		memmove(c->out, c->out + w, c->out_len - (size_t)w);
 		c->out_len -= (size_t)w;
+		out_account_locked(c, -(long long)w);
 	}
-	if (!c->out_len && c->closing)
+	if (!c->out_len && c->out_cap > 65536) { /* a burst is over: give it back */
+		free(c->out);
+		c->out = NULL;
+		c->out_cap = 0;
+	}
+	if (!c->out_len && c->closing && !c->inflight)
 		c->dead = 1;
+}
+
+/* Idle connections (no request, no subscription, nothing in flight) are
+ * closed after the idle timeout, with a line saying so; dropped ones that
+ * do not take their last line within 5 s are closed anyway. */
+static void expire_clients_locked(double now)
+{
+	struct daemon *d = g_daemon;
+	for (size_t i = 0; i < nclients; i++) {
+		struct client *c = clients[i];
+		if (c->dead)
+			continue;
+		if (c->close_by > 0 && now > c->close_by) {
+			c->dead = 1;
+			continue;
+		}
+		if (!c->closing && !c->subscribed && !c->inflight && !c->out_len && !c->in_len &&
+		    now - c->last_active > d->lim.idle_timeout_s) {
+			char why[96];
+			snprintf(why, sizeof why, "idle for %d s (the idle timeout)", d->lim.idle_timeout_s);
+			drop_locked(c, why);
+		}
+	}
 }
 
 static int make_socket(const char *path)
@@ -435,6 +662,47 @@ static void allow_port(const char *pattern)
 	d->allow_ports[d->nallow_ports++] = copy;
 }
 
+/* KEY=N for struct limits; 0 on success. */
+static int set_limit(const char *key, long long v)
+{
+	struct limits *l = &g_daemon->lim;
+	if (v < 1 || v > (1LL << 40))
+		return -1;
+	if (!strcmp(key, "client_output"))
+		l->client_out = (size_t)v;
+	else if (!strcmp(key, "uid_output"))
+		l->uid_out = (size_t)v;
+	else if (!strcmp(key, "total_output"))
+		l->total_out = (size_t)v;
+	else if (!strcmp(key, "uid_requests") && v <= FLASHERD_MAX_ASYNC)
+		l->uid_requests = (int)v;
+	else if (!strcmp(key, "connections") && v <= 65536)
+		l->connections = (int)v;
+	else if (!strcmp(key, "uid_connections") && v <= 65536)
+		l->uid_connections = (int)v;
+	else if (!strcmp(key, "idle_timeout_s") && v <= 86400 * 365)
+		l->idle_timeout_s = (int)v;
+	else
+		return -1;
+	return 0;
+}
+
+static int parse_limit_arg(const char *arg)
+{
+	char key[64];
+	const char *eq = strchr(arg, '=');
+	if (!eq || (size_t)(eq - arg) >= sizeof key)
+		return -1;
+	memcpy(key, arg, (size_t)(eq - arg));
+	key[eq - arg] = '\0';
+	char *end;
+	errno = 0;
+	long long v = strtoll(eq + 1, &end, 10);
+	if (errno || end == eq + 1 || *end)
+		return -1;
+	return set_limit(key, v);
+}
+
 /* "VVVV:PPPP" (hex) */
 static int add_usb_id(const char *text)
 {
@@ -512,6 +780,12 @@ static int load_config(const char *path, int explicit)
 		snprintf(d->history_path, sizeof d->history_path, "%s", it->valuestring);
 	if (cJSON_IsString(it = cJSON_GetObjectItem(cfg, "socket")) && !d->socket_path[0])
 		snprintf(d->socket_path, sizeof d->socket_path, "%s", it->valuestring);
+	cJSON_ArrayForEach(it, cJSON_GetObjectItem(cfg, "limits"))
+	{
+		long long v;
+		if (!proto_int_in(it, 1, 1LL << 40, &v) || set_limit(it->string, v) != 0)
+			fprintf(stderr, "flasherd: config %s: bad limit '%s'\n", path, it->string ? it->string : "");
+	}
 	if (cJSON_IsBool(it = cJSON_GetObjectItem(cfg, "usb_scan")))
 		d->usb_scan = cJSON_IsTrue(it);
 	cJSON_Delete(cfg);
@@ -535,6 +809,8 @@ static void usage(FILE *out)
 	        "  --allow-port PATTERN  clients may ports.add specs matching this (fnmatch);\n"
 	        "                    repeatable (USB serial devices of --usb-id are always allowed)\n"
 	        "  --usb-id VID:PID  USB ids of flasher units (hex; default 0483:5740); repeatable\n"
+	        "  --limit KEY=N     client_output, uid_output, total_output (bytes), uid_requests,\n"
+	        "                    connections, uid_connections, idle_timeout_s; repeatable\n"
 	        "  --no-usb          do not list USB ports (only --port / config ports)\n"
 	        "  --quiet           no log on stderr\n"
 	        "  --version, --help\n");
@@ -550,6 +826,13 @@ int main(int argc, char **argv)
 	d->probe_timeout_ms = 500;
 	d->keepalive_s = 10;
 	d->usb_scan = 1;
+	d->lim = (struct limits){.client_out = 1u << 20,
+	                         .uid_out = 8u << 20,
+	                         .total_out = 64u << 20,
+	                         .uid_requests = 4,
+	                         .connections = 4096,
+	                         .uid_connections = 64,
+	                         .idle_timeout_s = 300};
 	d->next_job_id = 1;
 	d->next_batch_id = 1;
 	const char *config = NULL;
@@ -562,6 +845,7 @@ int main(int argc, char **argv)
 		{"quiet", no_argument, NULL, 'q'},          {"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},           {"admin-group", required_argument, NULL, 'A'},
 		{"allow-port", required_argument, NULL, 'P'}, {"usb-id", required_argument, NULL, 'I'},
+		{"limit", required_argument, NULL, 'L'},
 		{NULL, 0, NULL, 0},
 	};
 	/* Two passes: the config file first, then the command line wins. */
@@ -591,6 +875,12 @@ int main(int argc, char **argv)
 			allow_port(optarg);
 			break;
 		case 'P': allow_port(optarg); break;
+		case 'L':
+			if (parse_limit_arg(optarg) != 0) {
+				fprintf(stderr, "flasherd: --limit: bad KEY=N '%s'\n", optarg);
+				return 2;
+			}
+			break;
 		case 'I':
 			if (add_usb_id(optarg) != 0) {
 				fprintf(stderr, "flasherd: --usb-id: expected VVVV:PPPP (hex), got '%s'\n", optarg);
@@ -646,6 +936,15 @@ int main(int argc, char **argv)
 			         home ? home : "/tmp");
 	}
 
+	/* Descriptors for every connection the limits allow, and some to spare. */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		getrlimit(RLIMIT_NOFILE, &rl);
+		if (rl.rlim_cur != RLIM_INFINITY && (rlim_t)d->lim.connections + 128 > rl.rlim_cur)
+			d->lim.connections = rl.rlim_cur > 256 ? (int)(rl.rlim_cur - 128) : 128;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	if (pipe2(d->wake_fd, O_CLOEXEC | O_NONBLOCK) != 0)
 		return 1;
@@ -681,16 +980,20 @@ int main(int argc, char **argv)
 			pfd = np;
 			pcap = n;
 		}
+		int any_pending = 0;
 		pfd[0] = (struct pollfd){.fd = listen_fd, .events = POLLIN};
 		pfd[1] = (struct pollfd){.fd = d->wake_fd[0], .events = POLLIN};
 		for (size_t i = 0; i < nclients; i++) {
 			struct client *c = clients[i];
-			pfd[i + 2] = (struct pollfd){.fd = c->fd, .events = (short)((c->closing ? 0 : POLLIN) | (c->out_len ? POLLOUT : 0))};
+			/* A client whose answers pile up is not read until it reads. */
+			int readable = !c->closing && c->out_len <= d->lim.client_out / 2;
+			pfd[i + 2] = (struct pollfd){.fd = c->fd, .events = (short)((readable ? POLLIN : 0) | (c->out_len ? POLLOUT : 0))};
+			any_pending |= c->pending && readable;
 		}
 		size_t polled = nclients;
 		pthread_mutex_unlock(&d->lock);
 
-		if (poll(pfd, polled + 2, -1) < 0 && errno != EINTR)
+		if (poll(pfd, polled + 2, any_pending ? 0 : 1000) < 0 && errno != EINTR)
 			break;
 		if (pfd[1].revents) {
 			char buf[256];
@@ -701,19 +1004,20 @@ int main(int argc, char **argv)
 		 * snapshot is still client i. */
 		for (size_t i = 0; i < polled; i++) {
 			struct client *c = clients[i];
-			if (pfd[i + 2].revents & (POLLIN | POLLHUP | POLLERR))
+			if ((pfd[i + 2].revents & (POLLIN | POLLHUP | POLLERR)) || (c->pending && (pfd[i + 2].events & POLLIN)))
 				read_client(c);
 		}
 		if (pfd[0].revents & POLLIN)
 			accept_clients();
 		pthread_mutex_lock(&d->lock);
+		expire_clients_locked(mono_now());
 		for (size_t i = 0; i < nclients;) {
 			struct client *c = clients[i];
 			if (!c->dead)
 				write_client_locked(c);
 			if (c->dead) {
 				clients[i] = clients[--nclients];
-				client_free(c);
+				client_free_locked(c);
 				continue;
 			}
 			i++;
@@ -733,7 +1037,7 @@ int main(int argc, char **argv)
 		unlink(d->socket_path);
 	pthread_mutex_lock(&d->lock);
 	for (size_t i = 0; i < nclients; i++)
-		client_free(clients[i]);
+		client_free_locked(clients[i]);
 	nclients = 0;
 	pthread_mutex_unlock(&d->lock);
 	free(clients);

@@ -45,67 +45,11 @@ int rpc_set_lib_error(struct rpc_error *err, int lib_code, const char *fmt, ...)
 	return -1;
 }
 
-static int bad_params(struct rpc_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int bad_params(struct rpc_error *err, const char *fmt, ...)
-{
-	err->code = RPC_INVALID_PARAMS;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err->message, sizeof err->message, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 /* The detail of the last library failure on this thread. */
 static int lib_fail(struct rpc_error *err, int rc)
 {
 	const char *detail = flasher_error_last();
 	return rpc_set_lib_error(err, rc, "%s", *detail ? detail : flasher_strerror(rc));
-}
-
-/* ---- parameter helpers: absent is fine unless required; a wrong type is
- * always -32602 naming the parameter. */
-static int p_string(const cJSON *params, const char *name, int required, const char **out, struct rpc_error *err)
-{
-	const cJSON *v = params ? cJSON_GetObjectItemCaseSensitive(params, name) : NULL;
-	if (!v || cJSON_IsNull(v)) {
-		if (required)
-			return bad_params(err, "missing parameter '%s' (string)", name);
-		return 0;
-	}
-	if (!cJSON_IsString(v) || !v->valuestring[0])
-		return bad_params(err, "parameter '%s' must be a non-empty string", name);
-	if (strlen(v->valuestring) > 1000)
-		return bad_params(err, "parameter '%s' is too long", name);
-	*out = v->valuestring;
-	return 0;
-}
-
-static int p_int(const cJSON *params, const char *name, int required, long long lo, long long hi, long long *out,
-                 struct rpc_error *err)
-{
-	const cJSON *v = params ? cJSON_GetObjectItemCaseSensitive(params, name) : NULL;
-	if (!v || cJSON_IsNull(v)) {
-		if (required)
-			return bad_params(err, "missing parameter '%s' (integer)", name);
-		return 0;
-	}
-	if (!cJSON_IsNumber(v) || v->valuedouble != (double)(long long)v->valuedouble || v->valuedouble < (double)lo ||
-	    v->valuedouble > (double)hi)
-		return bad_params(err, "parameter '%s' must be an integer in %lld..%lld", name, lo, hi);
-	*out = (long long)v->valuedouble;
-	return 0;
-}
-
-static int p_bool(const cJSON *params, const char *name, int *out, struct rpc_error *err)
-{
-	const cJSON *v = params ? cJSON_GetObjectItemCaseSensitive(params, name) : NULL;
-	if (!v || cJSON_IsNull(v))
-		return 0;
-	if (!cJSON_IsBool(v))
-		return bad_params(err, "parameter '%s' must be true or false", name);
-	*out = cJSON_IsTrue(v);
-	return 0;
 }
 
 /* A client sees and cancels its own jobs; admins see all. */
@@ -130,7 +74,7 @@ static cJSON *m_version(struct request *rq, struct rpc_error *err)
 static cJSON *m_devices_list(struct request *rq, struct rpc_error *err)
 {
 	int all = 0;
-	if (p_bool(rq->params, "all", &all, err))
+	if (rpc_param_bool(rq->params, "all", &all, err))
 		return NULL;
 	struct daemon *d = g_daemon;
 	cJSON *o = cJSON_CreateObject();
@@ -147,7 +91,7 @@ static cJSON *m_jobs_list(struct request *rq, struct rpc_error *err)
 {
 	long long batch = 0;
 	int active = 0;
-	if (p_int(rq->params, "batch", 0, 0, 1LL << 50, &batch, err) || p_bool(rq->params, "active", &active, err))
+	if (rpc_param_int(rq->params, "batch", 0, 0, 1LL << 50, &batch, err) || rpc_param_bool(rq->params, "active", &active, err))
 		return NULL;
 	struct daemon *d = g_daemon;
 	cJSON *o = cJSON_CreateObject();
@@ -170,7 +114,7 @@ static cJSON *m_jobs_list(struct request *rq, struct rpc_error *err)
 static cJSON *m_job_get(struct request *rq, struct rpc_error *err)
 {
 	long long id = 0;
-	if (p_int(rq->params, "job", 1, 1, 1LL << 50, &id, err))
+	if (rpc_param_int(rq->params, "job", 1, 1, 1LL << 50, &id, err))
 		return NULL;
 	pthread_mutex_lock(&g_daemon->lock);
 	struct job *j = job_find_locked((uint64_t)id);
@@ -184,7 +128,7 @@ static cJSON *m_job_get(struct request *rq, struct rpc_error *err)
 static cJSON *m_job_cancel(struct request *rq, struct rpc_error *err)
 {
 	long long id = 0;
-	if (p_int(rq->params, "job", 1, 1, 1LL << 50, &id, err))
+	if (rpc_param_int(rq->params, "job", 1, 1, 1LL << 50, &id, err))
 		return NULL;
 	struct daemon *d = g_daemon;
 	cJSON *o = NULL;
@@ -225,7 +169,7 @@ static int parse_events(const cJSON *params, int *mask, struct rpc_error *err)
 	if (!ev || cJSON_IsNull(ev))
 		return 0;
 	if (!cJSON_IsArray(ev))
-		return bad_params(err, "parameter 'events' must be an array of \"devices\" and \"jobs\"");
+		return rpc_bad_params(err, "parameter 'events' must be an array of \"devices\" and \"jobs\"");
 	*mask = 0;
 	const cJSON *it;
 	cJSON_ArrayForEach(it, ev)
@@ -235,7 +179,7 @@ static int parse_events(const cJSON *params, int *mask, struct rpc_error *err)
 		else if (cJSON_IsString(it) && !strcmp(it->valuestring, "jobs"))
 			*mask |= 2;
 		else
-			return bad_params(err, "unknown event kind in 'events' (use \"devices\", \"jobs\")");
+			return rpc_bad_params(err, "unknown event kind in 'events' (use \"devices\", \"jobs\")");
 	}
 	return 0;
 }
@@ -300,7 +244,7 @@ static cJSON *m_ports_list(struct request *rq, struct rpc_error *err)
 static cJSON *m_ports_add(struct request *rq, struct rpc_error *err)
 {
 	const char *port = NULL;
-	if (p_string(rq->params, "port", 1, &port, err))
+	if (rpc_param_string(rq->params, "port", 1, &port, err))
 		return NULL;
 	int rc = access_port_allowed(&rq->peer, port);
 	if (rc < 0) {
@@ -317,7 +261,7 @@ static cJSON *m_ports_add(struct request *rq, struct rpc_error *err)
 static cJSON *m_ports_remove(struct request *rq, struct rpc_error *err)
 {
 	const char *port = NULL;
-	if (p_string(rq->params, "port", 1, &port, err))
+	if (rpc_param_string(rq->params, "port", 1, &port, err))
 		return NULL;
 	if (!rq->peer.admin) {
 		rpc_set_lib_error(err, FLASHER_EPERM, "ports.remove: uid %u is not an admin (root or --admin-group)",
@@ -355,7 +299,7 @@ static cJSON *m_package_inspect(struct request *rq, struct rpc_error *err)
 {
 	const char *path = NULL;
 	flasher_package *pkg = NULL;
-	if (p_string(rq->params, "package", 1, &path, err) || open_package(rq, path, &pkg, err))
+	if (rpc_param_string(rq->params, "package", 1, &path, err) || open_package(rq, path, &pkg, err))
 		return NULL;
 	char b[65];
 	cJSON *o = cJSON_CreateObject();
@@ -430,26 +374,26 @@ static cJSON *m_update_start(struct request *rq, struct rpc_error *err)
 	int all = 0, no_reboot = 0, compress = 1;
 	long long attempts = 3;
 	const cJSON *units = rq->params ? cJSON_GetObjectItemCaseSensitive(rq->params, "units") : NULL;
-	if (p_string(rq->params, "package", 1, &path, err) || p_bool(rq->params, "all", &all, err) ||
-	    p_bool(rq->params, "no_reboot", &no_reboot, err) || p_bool(rq->params, "compress", &compress, err) ||
-	    p_int(rq->params, "attempts", 0, 1, 20, &attempts, err))
+	if (rpc_param_string(rq->params, "package", 1, &path, err) || rpc_param_bool(rq->params, "all", &all, err) ||
+	    rpc_param_bool(rq->params, "no_reboot", &no_reboot, err) || rpc_param_bool(rq->params, "compress", &compress, err) ||
+	    rpc_param_int(rq->params, "attempts", 0, 1, 20, &attempts, err))
 		return NULL;
 	if (units && !cJSON_IsNull(units)) {
 		if (!cJSON_IsArray(units) || cJSON_GetArraySize(units) == 0) {
-			bad_params(err, "parameter 'units' must be a non-empty array of uids, serials or ports");
+			rpc_bad_params(err, "parameter 'units' must be a non-empty array of uids, serials or ports");
 			return NULL;
 		}
 		const cJSON *it;
 		cJSON_ArrayForEach(it, units) if (!cJSON_IsString(it) || !it->valuestring[0])
 		{
-			bad_params(err, "parameter 'units' must hold only strings (uid, serial, port or nickname)");
+			rpc_bad_params(err, "parameter 'units' must hold only strings (uid, serial, port or nickname)");
 			return NULL;
 		}
 	} else {
 		units = NULL;
 	}
 	if (!units == !all) {
-		bad_params(err, "give either 'units' or \"all\": true");
+		rpc_bad_params(err, "give either 'units' or \"all\": true");
 		return NULL;
 	}
 	flasher_package *pkg = NULL;
@@ -588,8 +532,8 @@ static cJSON *m_history_list(struct request *rq, struct rpc_error *err)
 {
 	long long batch = 0, limit = 0;
 	const char *uid = NULL;
-	if (p_int(rq->params, "batch", 0, 0, 1LL << 50, &batch, err) || p_string(rq->params, "uid", 0, &uid, err) ||
-	    p_int(rq->params, "limit", 0, 0, 1000000, &limit, err))
+	if (rpc_param_int(rq->params, "batch", 0, 0, 1LL << 50, &batch, err) || rpc_param_string(rq->params, "uid", 0, &uid, err) ||
+	    rpc_param_int(rq->params, "limit", 0, 0, 1000000, &limit, err))
 		return NULL;
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddItemToObject(o, "records", history_list((uint64_t)batch, uid, (int)limit,
@@ -605,7 +549,7 @@ static cJSON *device_op(struct request *rq, enum dev_op op, struct rpc_error *er
 {
 	const char *ref = NULL;
 	int to_bootloader = 0;
-	if (p_string(rq->params, "unit", 1, &ref, err) || p_bool(rq->params, "bootloader", &to_bootloader, err))
+	if (rpc_param_string(rq->params, "unit", 1, &ref, err) || rpc_param_bool(rq->params, "bootloader", &to_bootloader, err))
 		return NULL;
 	struct daemon *d = g_daemon;
 	char port[256];
@@ -805,12 +749,19 @@ cJSON *rpc_handle(uint64_t client_id, const struct peer *peer, cJSON *msg)
 		request_free(rq);
 		return r;
 	}
+	char why[200];
+	if (server_request_begin(client_id, why, sizeof why) != 0) {
+		cJSON *r = id ? rpc_error_response(id, RPC_LIBRARY_ERROR, why, FLASHER_EBUSY) : NULL;
+		request_free(rq);
+		return r;
+	}
 	pthread_mutex_lock(&g_daemon->lock);
 	int over = async_count >= FLASHERD_MAX_ASYNC;
 	if (!over)
 		async_count++;
 	pthread_mutex_unlock(&g_daemon->lock);
 	if (over) {
+		server_reply(client_id, NULL);
 		cJSON *r = id ? rpc_error_response(id, RPC_LIBRARY_ERROR, "too many requests in progress; retry", FLASHER_EBUSY)
 		              : NULL;
 		request_free(rq);
@@ -832,6 +783,7 @@ cJSON *rpc_handle(uint64_t client_id, const struct peer *peer, cJSON *msg)
 		pthread_mutex_lock(&g_daemon->lock);
 		async_count--;
 		pthread_mutex_unlock(&g_daemon->lock);
+		server_reply(client_id, NULL);
 		return id ? rpc_error_response(id, RPC_INTERNAL_ERROR, "cannot start a thread", 0) : NULL;
 	}
 	pthread_attr_destroy(&attr);

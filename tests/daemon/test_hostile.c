@@ -4,11 +4,14 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -297,4 +300,328 @@ Test(daemon_hostile, users_see_and_cancel_only_their_jobs)
 	r = h_call(&root, "job.cancel", params, 5000);
 	cJSON_Delete(r);
 	h_client_close(&root);
+}
+
+/* ---- protocol ---------------------------------------------------------- */
+
+static int utf8_ok(const unsigned char *s, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		unsigned c = s[i];
+		size_t l = c < 0x80 ? 1 : (c >= 0xC2 && c <= 0xDF) ? 2 : (c >= 0xE0 && c <= 0xEF) ? 3 : (c >= 0xF0 && c <= 0xF4) ? 4 : 0;
+		if (!l || i + l > n)
+			return 0;
+		for (size_t k = 1; k < l; k++)
+			if ((s[i + k] & 0xC0) != 0x80)
+				return 0;
+		if ((c == 0xE0 && s[i + 1] < 0xA0) || (c == 0xED && s[i + 1] > 0x9F) || (c == 0xF0 && s[i + 1] < 0x90) ||
+		    (c == 0xF4 && s[i + 1] > 0x8F))
+			return 0;
+		i += l;
+	}
+	return 1;
+}
+
+/* Send req on a fresh connection (then half-close it if asked) and read
+ * until EOF or timeout; returns the bytes read (NUL-terminated in out). */
+static size_t exchange(const char *req, size_t len, int half_close, char *out, size_t cap, int timeout_ms)
+{
+	int fd = h_connect(env.sock);
+	cr_assert_geq(fd, 0);
+	size_t off = 0;
+	while (off < len) {
+		ssize_t w = write(fd, req + off, len - off);
+		cr_assert_gt(w, 0);
+		off += (size_t)w;
+	}
+	if (half_close)
+		shutdown(fd, SHUT_WR);
+	size_t got = 0;
+	struct timespec t0, t;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		struct pollfd pf = {fd, POLLIN, 0};
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		long left = timeout_ms - ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+		if (left <= 0 || poll(&pf, 1, (int)left) <= 0)
+			break;
+		ssize_t r = read(fd, out + got, cap - 1 - got);
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	close(fd);
+	out[got] = '\0';
+	return got;
+}
+
+/* The i-th line of text as JSON (NULL if none or not JSON). */
+static cJSON *line_at(const char *text, int i)
+{
+	const char *p = text;
+	for (int k = 0; k < i && p; k++) {
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	if (!p || !*p)
+		return NULL;
+	const char *nl = strchr(p, '\n');
+	return cJSON_ParseWithLength(p, nl ? (size_t)(nl - p) : strlen(p));
+}
+
+Test(daemon_hostile, replies_reach_a_half_closed_client)
+{
+	cr_assert_gt(h_start_daemon(&env, NULL), 0);
+	/* As `nc -U` and socat do: the requests, then a half-close. The last
+	 * one has no newline and is slow (a thread answers it). */
+	const char *req = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"version\"}\n"
+	                  "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"history.list\"}";
+	static char out[65536];
+	exchange(req, strlen(req), 1, out, sizeof out, 10000);
+	int ids = 0;
+	for (int i = 0; i < 4; i++) {
+		cJSON *m = line_at(out, i);
+		if (m && h_result(m))
+			ids |= 1 << (int)h_num(m, "id");
+		cJSON_Delete(m);
+	}
+	cr_expect_eq(ids, 6, "answers to a half-closed client: %s", out);
+}
+
+Test(daemon_hostile, every_reply_is_valid_utf8_and_each_line_one_value)
+{
+	cr_assert_gt(h_start_daemon(&env, NULL), 0);
+	char longm[200];
+	memset(longm, 'a', 98);
+	memcpy(longm + 98, "\xF0\x9F\x98\x80\xF0\x9F\x98\x80", 9); /* the 100-byte cut falls inside */
+	char req[4096];
+	int n = snprintf(req, sizeof req,
+	                 "{\"jsonrpc\":\"2.0\",\"id\":\"\xff\xfe\",\"method\":\"version\"}\n"
+	                 "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"%s\"}\n"
+	                 "{}}\n"
+	                 "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"version\"} {\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"version\"}\n"
+	                 "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"job.get\",\"params\":{\"job\":1e300}}\n"
+	                 "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"ports.add\",\"params\":{\"port\":\"unix:/tmp/\xc3\"}}\n"
+	                 "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"ports.list\"}\n",
+	                 longm);
+	static char out[65536];
+	size_t got = exchange(req, (size_t)n, 1, out, sizeof out, 10000);
+	cr_expect(utf8_ok((const unsigned char *)out, got), "a reply is not valid UTF-8:\n%s", out);
+	const int want[] = {-32700, -32601, -32700, -32700, -32602, -32700, 0};
+	for (int i = 0; i < 7; i++) {
+		cJSON *m = line_at(out, i);
+		cr_assert_not_null(m, "reply %d missing or not JSON:\n%s", i, out);
+		cr_expect_eq(h_error_code(m), want[i], "reply %d: code %d, expected %d", i, h_error_code(m), want[i]);
+		if (want[i] == 0) {
+			const cJSON *ports = cJSON_GetObjectItem(h_result(m), "ports");
+			cr_expect_eq(cJSON_GetArraySize(ports), 0, "an invalid port was stored");
+		}
+		cJSON_Delete(m);
+	}
+	cJSON *extra = line_at(out, 7);
+	cr_expect_null(extra, "more replies than lines: the second value on a line was run");
+	cJSON_Delete(extra);
+}
+
+/* ---- fairness and bounds ---------------------------------------------- */
+
+static long rss_kib(pid_t pid)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "r");
+	long kib = -1;
+	while (f && fgets(line, sizeof line, f))
+		if (!strncmp(line, "VmRSS:", 6))
+			kib = atol(line + 6);
+	if (f)
+		fclose(f);
+	return kib;
+}
+
+/* A child that streams requests without reading for `seconds`. */
+static pid_t start_flooder(int seconds)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		int fd = h_connect(env.sock);
+		static char burst[64 * 1024];
+		const char *req = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"devices.list\"}\n";
+		size_t l = strlen(req), n = 0;
+		while (n + l <= sizeof burst) {
+			memcpy(burst + n, req, l);
+			n += l;
+		}
+		fcntl(fd, F_SETFL, O_NONBLOCK);
+		time_t end = time(NULL) + seconds;
+		while (time(NULL) < end) {
+			if (write(fd, burst, n) < 0)
+				usleep(1000);
+		}
+		_exit(0);
+	}
+	return pid;
+}
+
+Test(daemon_hostile, a_flooding_client_does_not_starve_others)
+{
+	cr_assert_gt(h_start_daemon(&env, NULL), 0);
+	pid_t flood[2] = {start_flooder(6), start_flooder(6)};
+	usleep(500000);
+	struct h_client c;
+	h_client_open(&c, env.sock);
+	int answered = 0;
+	for (int i = 0; i < 40; i++) {
+		cJSON *r = h_call(&c, "version", NULL, 5000);
+		answered += h_result(r) != NULL;
+		cJSON_Delete(r);
+	}
+	long rss = rss_kib(env.daemon);
+	cr_expect_eq(answered, 40, "a normal client got %d of 40 answers beside two flooders", answered);
+	cr_expect_lt(rss, 100 * 1024, "the daemon grew to %ld KiB under a flood", rss);
+	for (int i = 0; i < 2; i++) {
+		kill(flood[i], SIGKILL);
+		waitpid(flood[i], NULL, 0);
+	}
+	h_client_close(&c);
+	cr_expect(h_daemon_alive(&env));
+}
+
+Test(daemon_hostile, six_hundred_idle_connections)
+{
+	need_root();
+	const char *extra[] = {"--group", "65534", "--limit", "idle_timeout_s=3", NULL};
+	cr_assert_gt(h_start_daemon(&env, extra), 0);
+	int p[2], go[2];
+	cr_assert_eq(pipe(p), 0);
+	cr_assert_eq(pipe(go), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(p[0]);
+		close(go[1]);
+		int res[3] = {-1, -1, -1};
+		static int fds[600];
+		if (setgroups(0, NULL) == 0 && setgid(NOBODY) == 0 && setuid(NOBODY) == 0) {
+			int opened = 0;
+			for (int i = 0; i < 600; i++)
+				opened += (fds[i] = h_connect(env.sock)) >= 0;
+			usleep(1000000);
+			/* Refused ones got one line saying why, then EOF. */
+			int refused = 0;
+			for (int i = 0; i < 600; i++) {
+				char buf[1024];
+				fcntl(fds[i], F_SETFL, O_NONBLOCK);
+				ssize_t r = read(fds[i], buf, sizeof buf - 1);
+				if (r > 0) {
+					buf[r] = '\0';
+					if (strstr(buf, "FLASHER_EBUSY") && strstr(buf, "connections")) {
+						refused++;
+						close(fds[i]);
+						fds[i] = -1;
+					}
+				}
+			}
+			res[0] = opened;
+			res[1] = refused;
+			if (write(p[1], res, sizeof res) != sizeof res)
+				_exit(1);
+			char x;
+			if (read(go[0], &x, 1) != 1)
+				_exit(1);
+			/* After the idle timeout: a line saying so, then EOF. */
+			int idle = 0;
+			for (int i = 0; i < 600; i++) {
+				if (fds[i] < 0)
+					continue;
+				char buf[2048];
+				size_t got = 0;
+				struct pollfd pf = {fds[i], POLLIN, 0};
+				while (poll(&pf, 1, 2000) > 0) {
+					ssize_t r = read(fds[i], buf + got, sizeof buf - 1 - got);
+					if (r <= 0)
+						break;
+					got += (size_t)r;
+				}
+				buf[got] = '\0';
+				idle += strstr(buf, "server.dropped") && strstr(buf, "idle") ? 1 : 0;
+			}
+			res[2] = idle;
+		}
+		_exit(write(p[1], res, sizeof res) == sizeof res ? 0 : 1);
+	}
+	close(p[1]);
+	close(go[0]);
+	int res[3] = {0, 0, 0};
+	cr_assert_eq(read(p[0], res, sizeof res), (ssize_t)sizeof res);
+	/* Meanwhile another user is served. */
+	cJSON *out = h_as_user(env.sock, OTHER, NOBODY, -1, "[[\"version\",null]]", 0);
+	cr_expect_not_null(h_result((cJSON *)resp_at(out, 0)), "another user was locked out by 600 connections");
+	cJSON_Delete(out);
+	cr_expect_eq(res[0], 600);
+	cr_expect_eq(res[1], 600 - 64, "%d connections refused with a reason (expected all past the 64 of the uid limit)",
+	             res[1]);
+	usleep(4500000);
+	cr_assert_eq(write(go[1], "x", 1), 1);
+	cr_assert_eq(read(p[0], res, sizeof res), (ssize_t)sizeof res);
+	cr_expect_eq(res[2], 64, "%d of 64 idle connections were closed with a reason", res[2]);
+	close(p[0]);
+	close(go[1]);
+	waitpid(pid, NULL, 0);
+}
+
+Test(daemon_hostile, slow_subscribers_are_dropped_with_a_reason)
+{
+	for (int i = 0; i < 4; i++)
+		cr_assert_gt(h_start_unit(&env, i, slow_unit()), 0);
+	const char *extra[] = {"--limit", "client_output=4096", NULL};
+	cr_assert_gt(h_start_daemon(&env, extra), 0);
+	struct h_client sub;
+	h_client_open(&sub, env.sock);
+	cr_assert_eq(h_wait_devices(&sub, 4, 20000), 4);
+	static int lag[20];
+	for (int i = 0; i < 20; i++) {
+		lag[i] = h_connect(env.sock);
+		const char *req = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"subscribe\"}\n";
+		cr_assert_eq(write(lag[i], req, strlen(req)), (ssize_t)strlen(req));
+	}
+	cJSON *r = h_call(&sub, "subscribe", NULL, 5000);
+	cJSON_Delete(r);
+	const char *pkg = h_make_package(&env, "lag", "4.0.0", 64 * 1024, 16 * 1024);
+	char params[600];
+	snprintf(params, sizeof params, "{\"package\":\"%s\",\"all\":true}", pkg);
+	r = h_call(&sub, "update.start", params, 15000);
+	double batch = h_num(h_result(r), "batch");
+	cJSON_Delete(r);
+	cJSON *jobs = h_wait_batch(&sub, batch, 120000);
+	int done = 0;
+	const cJSON *j;
+	cJSON_ArrayForEach(j, cJSON_GetObjectItem(jobs, "jobs"))
+		done += !strcmp(h_str(j, "state"), "done");
+	cJSON_Delete(jobs);
+	cr_expect_eq(done, 4, "the reading subscriber's jobs: %d of 4 done", done);
+	int dropped = 0;
+	for (int i = 0; i < 20; i++) {
+		static char buf[1 << 20];
+		size_t got = 0;
+		struct pollfd pf = {lag[i], POLLIN, 0};
+		while (got < sizeof buf - 1 && poll(&pf, 1, 3000) > 0) {
+			ssize_t n = read(lag[i], buf + got, sizeof buf - 1 - got);
+			if (n <= 0)
+				break;
+			got += (size_t)n;
+		}
+		buf[got] = '\0';
+		/* The last line says why, and then the connection is closed. */
+		char *last = got > 1 ? buf + got - 2 : buf;
+		while (last > buf && last[-1] != '\n')
+			last--;
+		cJSON *m = cJSON_Parse(last);
+		const cJSON *p = cJSON_GetObjectItem(m, "params");
+		dropped += m && !strcmp(h_str(m, "method"), "server.dropped") && strstr(h_str(p, "reason"), "queued");
+		cJSON_Delete(m);
+		close(lag[i]);
+	}
+	cr_expect_eq(dropped, 20, "%d of 20 lagging subscribers got a final server.dropped", dropped);
+	h_client_close(&sub);
 }

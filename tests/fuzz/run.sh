@@ -29,7 +29,7 @@ fi
 mkdir -p "$OUT/bin" "$OUT/artifacts"
 OUT=$(cd "$OUT" && pwd)
 
-CFLAGS="-g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+CFLAGS="-g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined,float-cast-overflow -fno-sanitize-recover=all
  -fno-omit-frame-pointer -Wall -Wextra -Werror
  -I$SRC/firmware/core/include -I$SRC/libflasher/include -I$SRC/libflasher/src"
 
