@@ -632,6 +632,121 @@ Test(devsim, exit_after_ops_cuts_power_and_unit_recovers, .init = make_workdir, 
 	cr_assert_eq(WEXITSTATUS(stop_unit(&u)), 0);
 }
 
+/* ---- --stats ---------------------------------------------------------------- */
+
+struct run_stats {
+	unsigned long long sector_erases[FLBOOT_SECTOR_COUNT], word_programs;
+	double bank_busy_s[2];
+};
+
+/* Parse the one JSON document --stats writes (its exact shape). */
+static void read_stats(const char *path, struct run_stats *rs)
+{
+	char buf[1024], *p;
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	cr_assert_not_null(f, "--stats wrote no %s", path);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	p = strstr(buf, "\"sector_erases\":[");
+	cr_assert_not_null(p, "no sector_erases in %s", buf);
+	p += strlen("\"sector_erases\":[");
+	for (unsigned i = 0; i < FLBOOT_SECTOR_COUNT; i++) {
+		char *end;
+		rs->sector_erases[i] = strtoull(p, &end, 10);
+		cr_assert(end != p && *end == (i + 1 < FLBOOT_SECTOR_COUNT ? ',' : ']'), "sector_erases[%u] in %s", i,
+		          buf);
+		p = end + 1;
+	}
+	p = strstr(buf, "\"word_programs\":");
+	cr_assert_not_null(p);
+	rs->word_programs = strtoull(p + strlen("\"word_programs\":"), NULL, 10);
+	p = strstr(buf, "\"bank_busy_s\":[");
+	cr_assert_not_null(p);
+	cr_assert_eq(sscanf(p + strlen("\"bank_busy_s\":["), "%lf,%lf]", &rs->bank_busy_s[0], &rs->bank_busy_s[1]),
+	             2);
+}
+
+/* Programmed words per sector in a flash file. */
+static void count_programmed(const char *flash, unsigned long long per_sector[FLBOOT_SECTOR_COUNT])
+{
+	flashsim *fs;
+
+	cr_assert_eq(flashsim_open(&fs, flash), 0);
+	memset(per_sector, 0, FLBOOT_SECTOR_COUNT * sizeof(per_sector[0]));
+	for (uint32_t a = 0; a < FLBOOT_FLASH_SIZE; a += 32) {
+		int st = flashsim_word_state(fs, FLBOOT_FLASH_BASE + a);
+		cr_assert_neq(st, FLASHSIM_WORD_CORRUPT);
+		per_sector[a / FLBOOT_SECTOR_SIZE] += st == FLASHSIM_WORD_PROGRAMMED;
+	}
+	flashsim_close(fs);
+}
+
+/* What one run's JSON must say, given the flash before and after it: the
+ * words it programmed are the programmed words now, less those that were
+ * there before in a sector it did not erase; busy time is the model's. */
+static void check_run_stats(const struct run_stats *rs, const unsigned long long before[FLBOOT_SECTOR_COUNT],
+                            const unsigned long long after[FLBOOT_SECTOR_COUNT])
+{
+	unsigned long long programs = 0, bank_programs[2] = { 0, 0 }, bank_erases[2] = { 0, 0 };
+
+	for (unsigned s = 0; s < FLBOOT_SECTOR_COUNT; s++) {
+		unsigned long long p = after[s] - (rs->sector_erases[s] ? 0 : before[s]);
+		programs += p;
+		bank_programs[s / 8] += p;
+		bank_erases[s / 8] += rs->sector_erases[s];
+	}
+	cr_assert_eq(rs->word_programs, programs, "word_programs %llu, flash shows %llu", rs->word_programs,
+	             programs);
+	for (int b = 0; b < 2; b++) {
+		double want = (bank_erases[b] * (double)FLASHSIM_ERASE_US + bank_programs[b] * (double)FLASHSIM_PROGRAM_US) / 1e6;
+		cr_assert_float_eq(rs->bank_busy_s[b], want, 1e-5, "bank %d busy %.6f s, want %.6f", b, rs->bank_busy_s[b],
+		                   want);
+	}
+}
+
+Test(devsim, stats_counts_this_runs_flash_work, .init = make_workdir, .fini = remove_workdir, .timeout = 60)
+{
+	struct unit u;
+	flboot_image_header hdr, hdr2;
+	static uint8_t payload[PAYLOAD_SIZE];
+	unsigned long long p0[FLBOOT_SECTOR_COUNT] = { 0 }, p1[FLBOOT_SECTOR_COUNT], p2[FLBOOT_SECTOR_COUNT];
+	struct run_stats r1, r2;
+	unsigned long long erases2 = 0;
+	const char *args1[] = { "--flash", wpath("u.flash"), "--link-rate", "none", "--stats", wpath("s1.json"), NULL };
+	const char *args2[] = { "--flash", wpath("u.flash"), "--link-rate", "none", "--stats", wpath("s2.json"), NULL };
+
+	make_image(&hdr, payload, PAYLOAD_SIZE);
+	start_unit(&u, args1);
+	open_pty(&u);
+	send_image(&u, &hdr, payload, PAYLOAD_SIZE);
+	cr_assert_eq(WEXITSTATUS(stop_unit(&u)), 0);
+	read_stats(wpath("s1.json"), &r1);
+	count_programmed(wpath("u.flash"), p1);
+	cr_assert_geq(r1.word_programs, PAYLOAD_SIZE / 32);
+	check_run_stats(&r1, p0, p1);
+
+	/* a second process: another image replaces the staged one (erases);
+	 * its counts are its own */
+	payload[100] ^= 0x5A;
+	hdr2 = hdr;
+	hdr2.payload_crc32 = flboot_crc32(0, payload, PAYLOAD_SIZE);
+	flboot_sha256(payload, PAYLOAD_SIZE, hdr2.payload_sha256);
+	hdr2.header_crc32 = flboot_crc32(0, &hdr2, offsetof(flboot_image_header, header_crc32));
+	start_unit(&u, args2);
+	open_pty(&u);
+	send_image(&u, &hdr2, payload, PAYLOAD_SIZE);
+	cr_assert_eq(WEXITSTATUS(stop_unit(&u)), 0);
+	read_stats(wpath("s2.json"), &r2);
+	count_programmed(wpath("u.flash"), p2);
+	for (unsigned s = 0; s < FLBOOT_SECTOR_COUNT; s++)
+		erases2 += r2.sector_erases[s];
+	cr_assert_geq(erases2, 1, "restaging a different image erased nothing");
+	check_run_stats(&r2, p1, p2);
+}
+
 /* ---- the simulated application --------------------------------------------- */
 
 /* HELLO that tolerates a unit busy resetting: retries until deadline_ms. */

@@ -457,3 +457,44 @@ Test(flashsim, snapshot_restore_roundtrip)
 	free(snap);
 	unlink(path);
 }
+
+/* ---- counters ------------------------------------------------------------- */
+
+Test(flashsim_stats, counts_erases_per_sector_programs_and_bank_busy_time)
+{
+	flashsim *fs;
+	flashsim_stats st;
+	uint8_t w[32] = { 0 };
+
+	cr_assert_eq(flashsim_open(&fs, NULL), 0);
+	flashsim_set_protect(fs, 1u << 0);
+	cr_assert_eq(flashsim_erase(fs, 9), 0);
+	cr_assert_eq(flashsim_erase(fs, 9), 0);
+	cr_assert_eq(flashsim_erase(fs, 2), 0);
+	cr_assert_eq(flashsim_erase(fs, 0), FLBOOT_E_FLASH);  /* protected: no erase */
+	cr_assert_eq(flashsim_erase(fs, 16), FLBOOT_E_FLASH); /* no such sector */
+	for (uint32_t a = 0; a < 3 * 32; a += 32)
+		cr_assert_eq(flashsim_program(fs, SEC_ADDR(3) + a, w), 0);
+	cr_assert_eq(flashsim_program(fs, SEC_ADDR(15), w), 0);
+	cr_assert_eq(flashsim_program(fs, SEC_ADDR(3) + 1, w), FLBOOT_E_FLASH); /* unaligned */
+	flashsim_get_stats(fs, &st);
+	for (unsigned s = 0; s < FLBOOT_SECTOR_COUNT; s++)
+		cr_assert_eq(st.sector_erases[s], s == 9 ? 2u : s == 2 ? 1u : 0u, "sector %u: %llu", s,
+		             (unsigned long long)st.sector_erases[s]);
+	cr_assert_eq(st.word_programs, 4);
+	cr_assert_eq(st.bank_busy_us[0], FLASHSIM_ERASE_US + 3 * FLASHSIM_PROGRAM_US);
+	cr_assert_eq(st.bank_busy_us[1], 2 * FLASHSIM_ERASE_US + FLASHSIM_PROGRAM_US);
+
+	/* a cut before the operation costs nothing; a torn erase wears the sector */
+	flashsim_arm_cut(fs, 1, FLASHSIM_CUT_BEFORE, 0);
+	cr_assert_eq(flashsim_erase(fs, 4), FLBOOT_E_FLASH);
+	flashsim_power_on(fs);
+	flashsim_arm_cut(fs, 1, FLASHSIM_CUT_DURING, 7);
+	cr_assert_eq(flashsim_erase(fs, 5), FLBOOT_E_FLASH);
+	flashsim_power_on(fs);
+	flashsim_get_stats(fs, &st);
+	cr_assert_eq(st.sector_erases[4], 0);
+	cr_assert_eq(st.sector_erases[5], 1);
+	cr_assert_eq(st.bank_busy_us[0], FLASHSIM_ERASE_US + FLASHSIM_ERASE_US / 2 + 3 * FLASHSIM_PROGRAM_US);
+	flashsim_close(fs);
+}

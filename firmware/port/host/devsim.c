@@ -348,6 +348,33 @@ static int set_field(char *dst, size_t cap, const char *src)
 	return 0;
 }
 
+/* ---- --stats ------------------------------------------------------------- */
+
+/* One JSON document with this run's flash work (flashsim counts since the
+ * flash was opened, which is this process), written to PATH.tmp and renamed
+ * so a reader never sees half of it. */
+static void write_stats(struct devsim *d, const char *path)
+{
+	flashsim_stats st;
+	char tmp[PATH_MAX];
+	FILE *f;
+	unsigned i;
+
+	flashsim_get_stats(d->fs, &st);
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		die(d, "--stats: path too long");
+	f = fopen(tmp, "w");
+	if (!f)
+		die(d, "--stats: cannot write %s: %s", tmp, strerror(errno));
+	fputs("{\"sector_erases\":[", f);
+	for (i = 0; i < FLBOOT_SECTOR_COUNT; i++)
+		fprintf(f, "%s%llu", i ? "," : "", (unsigned long long)st.sector_erases[i]);
+	fprintf(f, "],\"word_programs\":%llu,\"bank_busy_s\":[%.6f,%.6f]}\n",
+	        (unsigned long long)st.word_programs, st.bank_busy_us[0] / 1e6, st.bank_busy_us[1] / 1e6);
+	if (fclose(f) != 0 || rename(tmp, path) != 0)
+		die(d, "--stats: cannot write %s: %s", path, strerror(errno));
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 static void usage(FILE *f)
@@ -375,6 +402,9 @@ static void usage(FILE *f)
 	        "                            image headers (what the agent always does)\n"
 	        "  --trial-watchdog-ms N     trial watchdog period (default %u)\n"
 	        "  --exit-after-ops N        power cut: tear flash operation N, exit 3\n"
+	        "  --stats PATH              on SIGTERM/SIGINT write this run's flash work as\n"
+	        "                            JSON: sector_erases[16], word_programs,\n"
+	        "                            bank_busy_s[2] (modelled busy seconds per bank)\n"
 	        "  -v, --verbose             log to stderr\n"
 	        "  --quiet                   nothing on stderr\n"
 	        "  -h, --help\n",
@@ -383,7 +413,7 @@ static void usage(FILE *f)
 
 enum {
 	OPT_FLASH = 256, OPT_PRODUCT, OPT_HW, OPT_SERIAL, OPT_BLVER, OPT_LINK, OPT_LISTEN, OPT_RATE,
-	OPT_TIMING, OPT_NO_CONFIRM, OPT_CRASH, OPT_VER_IMAGE, OPT_WDT, OPT_EXIT_OPS, OPT_QUIET,
+	OPT_TIMING, OPT_NO_CONFIRM, OPT_CRASH, OPT_VER_IMAGE, OPT_WDT, OPT_EXIT_OPS, OPT_QUIET, OPT_STATS,
 };
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -416,6 +446,7 @@ int main(int argc, char **argv)
 		{ "app-version-from-image", no_argument, NULL, OPT_VER_IMAGE },
 		{ "trial-watchdog-ms", required_argument, NULL, OPT_WDT },
 		{ "exit-after-ops", required_argument, NULL, OPT_EXIT_OPS },
+		{ "stats", required_argument, NULL, OPT_STATS },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, OPT_QUIET },
 		{ "help", no_argument, NULL, 'h' },
@@ -425,7 +456,7 @@ int main(int argc, char **argv)
 	static flboot bl;
 	struct devsim *d = &dev;
 	const char *flash_path = NULL, *product = "demo", *hw = "A", *serial = NULL;
-	const char *blver = "1.0.0", *link_path = NULL, *listen_arg = NULL;
+	const char *blver = "1.0.0", *link_path = NULL, *listen_arg = NULL, *stats_path = NULL;
 	char serial_buf[2 * FLBOOT_UID_SIZE + 1];
 	uint32_t rate = DEVSIM_RATE_USB_FS;
 	uint64_t exit_after = 0, v;
@@ -473,6 +504,7 @@ int main(int argc, char **argv)
 			if (parse_u64(optarg, &exit_after) != 0 || exit_after == 0)
 				die(NULL, "--exit-after-ops: expected a positive count, got '%s'", optarg);
 			break;
+		case OPT_STATS: stats_path = optarg; break;
 		case 'v': d->verbose = 1; break;
 		case OPT_QUIET: d->quiet = 1; break;
 		case 'h': usage(stdout); return 0;
@@ -590,6 +622,8 @@ int main(int argc, char **argv)
 			dlog("reset");
 	}
 	dlog("stopping");
+	if (stats_path)
+		write_stats(d, stats_path);
 	devsim_link_close(d->link);
 	flashsim_close(d->fs);
 	return 0;

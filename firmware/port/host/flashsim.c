@@ -245,7 +245,7 @@ int flashsim_read(void *ctx, uint32_t addr, void *buf, uint32_t len)
 int flashsim_erase(void *ctx, uint32_t sector)
 {
 	flashsim *fs = ctx;
-	uint32_t first = sector * WORDS_PER_SECTOR, w;
+	uint32_t first = sector * WORDS_PER_SECTOR, w, busy;
 	int cut;
 
 	if (fs->unpowered) {
@@ -266,9 +266,11 @@ int flashsim_erase(void *ctx, uint32_t sector)
 		fs->stats.failed++;
 		return FLBOOT_E_FLASH;
 	}
+	fs->stats.sector_erases[sector]++;
+	busy = cut && fs->cut_phase == FLASHSIM_CUT_DURING ? FLASHSIM_ERASE_US / 2 : FLASHSIM_ERASE_US;
+	fs->stats.bank_busy_us[sector / FLASHSIM_SECTORS_PER_BANK] += busy;
 	if (fs->real_timing)
-		sleep_us(cut && fs->cut_phase == FLASHSIM_CUT_DURING ? FLASHSIM_ERASE_US / 2
-		                                                       : FLASHSIM_ERASE_US);
+		sleep_us(busy);
 	if (cut && fs->cut_phase == FLASHSIM_CUT_DURING) {
 		/* torn erase: each word independently done, untouched or corrupt */
 		for (w = first; w < first + WORDS_PER_SECTOR; w++) {
@@ -329,6 +331,8 @@ int flashsim_program(void *ctx, uint32_t addr, const uint8_t word[32])
 		fs->stats.failed++;
 		return FLBOOT_E_FLASH;
 	}
+	fs->stats.word_programs++;
+	fs->stats.bank_busy_us[off / FLBOOT_SECTOR_SIZE / FLASHSIM_SECTORS_PER_BANK] += FLASHSIM_PROGRAM_US;
 	if (fs->real_timing)
 		sleep_us(FLASHSIM_PROGRAM_US);
 	if (cut && fs->cut_phase == FLASHSIM_CUT_DURING) {

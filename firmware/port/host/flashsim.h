@@ -53,12 +53,20 @@ typedef struct flashsim_stats {
 	uint64_t reads;    /**< read calls while powered */
 	uint64_t failed;   /**< calls that returned an error (any kind) */
 	uint64_t ecc_reads;/**< reads that returned FLBOOT_E_ECC */
+	/** erases that reached sector n (a torn one included; refused ones not) */
+	uint64_t sector_erases[FLBOOT_SECTOR_COUNT];
+	uint64_t word_programs; /**< programs that reached a word (torn included) */
+	/** modelled busy time of bank 0 (sectors 0-7) and 1 (8-15), in us:
+	 *  FLASHSIM_ERASE_US per erase, FLASHSIM_PROGRAM_US per program (half an
+	 *  erase for a torn one), whether or not the timing sleeps */
+	uint64_t bank_busy_us[2];
 } flashsim_stats;
 
 /* Typical timings used by flashsim_set_timing(fs, 1) (DESIGN.md, DS12919):
  * sector erase 1.1 s typ. (2.2 s max) at x32 parallelism, flash-word program
  * 100-300 us; we take the typical erase and the middle of the program range. */
 #define FLASHSIM_ERASE_US 1100000u
+#define FLASHSIM_SECTORS_PER_BANK (FLBOOT_BANK_SIZE / FLBOOT_SECTOR_SIZE)
 #define FLASHSIM_PROGRAM_US 200u
 
 /** Size of the state file / snapshot in bytes. */
