@@ -23,10 +23,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "devsim_keys.h"
 #include "devsim_link.h"
 #include "flashsim.h"
 #include "flboot/flboot.h"
 #include "flboot/sha256.h"
+#include "flboot/trust.h"
 
 #define EXIT_POWER_CUT 3
 #define APP_CONFIRM_MS 200u  /* the simulated application confirms itself */
@@ -405,6 +407,11 @@ static void usage(FILE *f)
 	        "  --stats PATH              on SIGTERM/SIGINT write this run's flash work as\n"
 	        "                            JSON: sector_erases[16], word_programs,\n"
 	        "                            bank_busy_s[2] (modelled busy seconds per bank)\n"
+	        "  --pubkey FILE             the unit holds this vendor public key (KEY.pub of\n"
+	        "                            flasher keygen; twice for rotation) and runs only\n"
+	        "                            images signed by one of its keys\n"
+	        "  --enc-key FILE            the unit holds the product's decryption key\n"
+	        "                            (flasher keygen --encryption)\n"
 	        "  -v, --verbose             log to stderr\n"
 	        "  --quiet                   nothing on stderr\n"
 	        "  -h, --help\n",
@@ -414,6 +421,7 @@ static void usage(FILE *f)
 enum {
 	OPT_FLASH = 256, OPT_PRODUCT, OPT_HW, OPT_SERIAL, OPT_BLVER, OPT_LINK, OPT_LISTEN, OPT_RATE,
 	OPT_TIMING, OPT_NO_CONFIRM, OPT_CRASH, OPT_VER_IMAGE, OPT_WDT, OPT_EXIT_OPS, OPT_QUIET, OPT_STATS,
+	OPT_PUBKEY, OPT_ENC_KEY,
 };
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -447,6 +455,8 @@ int main(int argc, char **argv)
 		{ "trial-watchdog-ms", required_argument, NULL, OPT_WDT },
 		{ "exit-after-ops", required_argument, NULL, OPT_EXIT_OPS },
 		{ "stats", required_argument, NULL, OPT_STATS },
+		{ "pubkey", required_argument, NULL, OPT_PUBKEY },
+		{ "enc-key", required_argument, NULL, OPT_ENC_KEY },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, OPT_QUIET },
 		{ "help", no_argument, NULL, 'h' },
@@ -456,6 +466,8 @@ int main(int argc, char **argv)
 	static flboot bl;
 	struct devsim *d = &dev;
 	const char *flash_path = NULL, *product = "demo", *hw = "A", *serial = NULL;
+	const char *pubkeys[FLBOOT_MAX_KEYS], *enc_key = NULL;
+	size_t npubkeys = 0;
 	const char *blver = "1.0.0", *link_path = NULL, *listen_arg = NULL, *stats_path = NULL;
 	char serial_buf[2 * FLBOOT_UID_SIZE + 1];
 	uint32_t rate = DEVSIM_RATE_USB_FS;
@@ -505,6 +517,12 @@ int main(int argc, char **argv)
 				die(NULL, "--exit-after-ops: expected a positive count, got '%s'", optarg);
 			break;
 		case OPT_STATS: stats_path = optarg; break;
+		case OPT_PUBKEY:
+			if (npubkeys == FLBOOT_MAX_KEYS)
+				die(NULL, "--pubkey: a unit holds at most %u keys", FLBOOT_MAX_KEYS);
+			pubkeys[npubkeys++] = optarg;
+			break;
+		case OPT_ENC_KEY: enc_key = optarg; break;
 		case 'v': d->verbose = 1; break;
 		case OPT_QUIET: d->quiet = 1; break;
 		case 'h': usage(stdout); return 0;
@@ -546,6 +564,13 @@ int main(int argc, char **argv)
 		die(d, "cannot open flash file %s: %s", flash_path,
 		    rc == -EINVAL ? "not a flasher-devsim flash file" : strerror(-rc));
 	flashsim_set_timing(d->fs, real_timing);
+	{
+		char kerr[512];
+
+		/* what provisioning writes into the bootloader sector on the chip */
+		if (devsim_keys_install(d->fs, pubkeys, npubkeys, enc_key, kerr, sizeof kerr) != 0)
+			die(d, "%s", kerr);
+	}
 	flashsim_set_protect(d->fs, 1u << FLBOOT_BOOTLOADER_SECTOR); /* WPSN on the chip */
 	if (exit_after)
 		flashsim_arm_cut(d->fs, exit_after, FLASHSIM_CUT_DURING, exit_after);
