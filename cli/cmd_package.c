@@ -13,6 +13,8 @@
 #include "flboot/layout.h"
 
 #define MAX_HW 4
+/* pack notes an image that ends at most this far into its last sector. */
+#define PACK_SECTOR_NOTE_BYTES 4096u
 
 static void hex(const uint8_t *in, size_t n, char *out)
 {
@@ -58,7 +60,7 @@ static void print_json(cJSON *doc)
 
 static double ratio(const flasher_package_image *img)
 {
-	return img->stored_size > FLBOOT_IMAGE_HEADER_SIZE ? (double)img->payload_size / (double)(img->stored_size - FLBOOT_IMAGE_HEADER_SIZE) : 0.0;
+	return img->stored_size > img->header_area_size ? (double)img->payload_size / (double)(img->stored_size - img->header_area_size) : 0.0;
 }
 
 /* ---- pack ---------------------------------------------------------------- */
@@ -67,7 +69,8 @@ static void pack_help(FILE *out)
 {
 	fprintf(out,
 	        "Usage: flasher pack --product ID --version X.Y.Z [--hw REV]... [--min-bootloader X.Y.Z]\n"
-	        "                    [--build-id TEXT] [--no-compress] [--cm7 FILE] [--cm4 FILE] -o OUT [--json]\n"
+	        "                    [--build-id TEXT] [--no-compress] [--cm7 FILE [--cm7-b FILE]]\n"
+	        "                    [--cm4 FILE [--cm4-b FILE]] -o OUT [--json]\n"
 	        "\n"
 	        "Build one package file holding the firmware of one or both cores, ready to ship.\n"
 	        "\n"
@@ -77,22 +80,29 @@ static void pack_help(FILE *out)
 	        "                          to 4 times; none means any revision\n"
 	        "  --min-bootloader X.Y.Z  refuse units whose bootloader is older (default 0.0.0)\n"
 	        "  --build-id TEXT         free text recorded in the manifest (git hash, CI job...)\n"
-	        "  --cm7 FILE              Cortex-M7 firmware, linked at 0x%08X\n"
-	        "  --cm4 FILE              Cortex-M4 firmware, linked at 0x%08X\n"
+	        "  --cm7 FILE              Cortex-M7 firmware (with --cm7-b: the build for slot A, 0x%08X)\n"
+	        "  --cm7-b FILE            the Cortex-M7 build linked for slot B (0x%08X)\n"
+	        "  --cm4 FILE              Cortex-M4 firmware (with --cm4-b: the build for slot A, 0x%08X)\n"
+	        "  --cm4-b FILE            the Cortex-M4 build linked for slot B (0x%08X)\n"
 	        "  --no-compress           store the images raw (default: zlib when it is smaller)\n"
 	        "  -o, --output OUT        package file to write (replaced atomically)\n"
 	        "  --json                  print the summary as one JSON document\n"
 	        "\n"
 	        "FILE is an .elf from STM32CubeIDE / arm-none-eabi-gcc (its loadable segments are\n"
-	        "placed at their load addresses, gaps filled with 0xFF) or a raw .bin image that\n"
-	        "starts at the application address; the contents decide, not the file name.\n"
-	        "Both images must fit their slot (%u bytes each). Give at least one of --cm7/--cm4.\n"
+	        "placed at their load addresses, gaps filled with 0xFF) or a raw .bin image; the\n"
+	        "contents decide, not the file name. Images run in place from either slot of their\n"
+	        "core, so the package holds a build for each slot: give both (--cm7 and --cm7-b), or\n"
+	        "one ELF linked with -Wl,--emit-relocs (pack relocates it to the other slot), or a\n"
+	        ".bin that runs from any address (its vector table points into no slot).\n"
+	        "Payload at most %u bytes (CM7) and %u bytes (CM4). Give at least one of --cm7/--cm4.\n"
 	        "Set SOURCE_DATE_EPOCH to make the package byte-for-byte reproducible.\n"
 	        "\n"
 	        "Example:\n"
 	        "  flasher pack --product demo --version 1.4.0 --hw B --cm7 app_cm7.elf \\\n"
 	        "               --cm4 app_cm4.elf -o demo-1.4.0.fwpkg\n",
-	        FLBOOT_CM7_APP_ADDR, FLBOOT_CM4_APP_ADDR, FLBOOT_SLOT_SIZE - FLBOOT_IMAGE_HEADER_AREA);
+	        FLBOOT_CM7_SLOT_A_ADDR + FLBOOT_HEADER_AREA, FLBOOT_CM7_SLOT_B_ADDR + FLBOOT_HEADER_AREA,
+	        FLBOOT_CM4_SLOT_A_ADDR + FLBOOT_HEADER_AREA, FLBOOT_CM4_SLOT_B_ADDR + FLBOOT_HEADER_AREA,
+	        FLBOOT_CORE_MAX_PAYLOAD(1u), FLBOOT_CORE_MAX_PAYLOAD(2u));
 }
 
 int cmd_pack(int argc, char **argv)
@@ -126,8 +136,12 @@ int cmd_pack(int argc, char **argv)
 			o.build_id = v;
 		} else if ((v = opt_value(argc, argv, &i, "--cm7", &missing))) {
 			o.cm7_file = v;
+		} else if ((v = opt_value(argc, argv, &i, "--cm7-b", &missing))) {
+			o.cm7_b_file = v;
 		} else if ((v = opt_value(argc, argv, &i, "--cm4", &missing))) {
 			o.cm4_file = v;
+		} else if ((v = opt_value(argc, argv, &i, "--cm4-b", &missing))) {
+			o.cm4_b_file = v;
 		} else if ((v = opt_value(argc, argv, &i, "--output", &missing)) ||
 		           (v = opt_value(argc, argv, &i, "-o", &missing))) {
 			out = v;
@@ -172,25 +186,45 @@ int cmd_pack(int argc, char **argv)
 	} else {
 		printf("packed %s %s\n", flasher_package_product(pkg), vs);
 	}
-	for (size_t i = 0; i < flasher_package_image_count(pkg); i++) {
-		flasher_package_image img;
-		flasher_package_image(pkg, i, &img);
+	/* Every build: per core the one for any slot, or slot A and slot B. */
+	for (size_t i = 0; i < 2 * flasher_package_image_count(pkg); i++) {
+		flasher_package_image first, img;
+		flasher_package_image(pkg, i / 2, &first);
+		if (i % 2 && first.slot == 0)
+			continue;
+		if (i % 2 && flasher_package_image_for(pkg, first.core, FLBOOT_SLOT_ADDR((unsigned)first.core, 1u), &img))
+			continue;
+		if (!(i % 2))
+			img = first;
 		const char *core = img.core == FLASHER_CORE_CM7 ? "cm7" : "cm4";
+		const char *slot = img.slot == 0 ? "any slot" : i % 2 ? "slot B" : "slot A";
+		size_t last;
+		unsigned sectors = flasher_package_image_sectors(&img, &last);
 		if (json) {
 			cJSON *e = cJSON_CreateObject();
 			cJSON_AddItemToArray(arr, e);
 			cJSON_AddStringToObject(e, "core", core);
+			cJSON_AddNumberToObject(e, "slot", img.slot);
 			cJSON_AddNumberToObject(e, "payload_size", (double)img.payload_size);
 			cJSON_AddNumberToObject(e, "stored_size", (double)img.stored_size);
 			cJSON_AddStringToObject(e, "compression", img.compressed ? "zlib" : "none");
 			cJSON_AddNumberToObject(e, "ratio", ratio(&img));
+			cJSON_AddNumberToObject(e, "sectors", sectors);
 		} else {
-			printf("  %s  %8zu bytes -> %8zu stored  %s", core, img.payload_size, img.stored_size,
+			printf("  %s %-8s %8zu bytes -> %8zu stored  %s", core, slot, img.payload_size, img.stored_size,
 			       img.compressed ? "zlib" : "raw ");
 			if (img.compressed)
 				printf(" (ratio %.2f)", ratio(&img));
-			printf("\n");
+			printf("  %u sector%s\n", sectors, sectors == 1 ? "" : "s");
 		}
+		/* The header area counts: an image a few bytes into one more
+		 * sector costs a whole sector erase per update (on stderr, so the
+		 * JSON stays one document). */
+		if (!(i % 2) && sectors > 1 && last <= PACK_SECTOR_NOTE_BYTES)
+			fprintf(stderr,
+			        "note: the %s image ends %zu bytes into sector %u of its slot (0x%X header area + %zu "
+			        "bytes of payload): %zu bytes less would save one sector erase (~1.1 s) per update\n",
+			        core, last, sectors, FLBOOT_HEADER_AREA, img.payload_size, last);
 	}
 	FILE *f = fopen(out, "rb");
 	long size = -1;
@@ -251,6 +285,18 @@ static int parse_pkg_args(const char *cmd, int argc, char **argv, const char **p
 	return 0;
 }
 
+static const char *jstr(const cJSON *o, const char *k)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, k);
+	return cJSON_IsString(it) ? it->valuestring : NULL;
+}
+
+static double jnum(const cJSON *o, const char *k)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, k);
+	return cJSON_IsNumber(it) ? it->valuedouble : 0;
+}
+
 static cJSON *inspect_doc(const flasher_package *pkg, const char *path)
 {
 	cJSON *m = cJSON_Parse(flasher_package_manifest_json(pkg));
@@ -277,11 +323,13 @@ static cJSON *inspect_doc(const flasher_package *pkg, const char *path)
 		cJSON_AddItemToObject(doc, it->string, it);
 	}
 	cJSON_Delete(m);
-	cJSON *imgs = cJSON_GetObjectItemCaseSensitive(doc, "images");
-	for (size_t i = 0; i < flasher_package_image_count(pkg); i++) {
+	cJSON *e;
+	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(doc, "images"))
+	{
 		flasher_package_image img;
-		cJSON *e = cJSON_GetArrayItem(imgs, (int)i);
-		if (!e || flasher_package_image(pkg, i, &img) != 0)
+		const char *core = jstr(e, "core");
+		flasher_core c = core && !strcmp(core, "cm7") ? FLASHER_CORE_CM7 : FLASHER_CORE_CM4;
+		if (flasher_package_image_for(pkg, c, (uint32_t)jnum(e, "slot"), &img) != 0)
 			continue;
 		const uint8_t *h = img.header + 124;
 		char crc[9];
@@ -290,18 +338,6 @@ static cJSON *inspect_doc(const flasher_package *pkg, const char *path)
 		cJSON_AddStringToObject(e, "header_crc32", crc);
 	}
 	return doc;
-}
-
-static const char *jstr(const cJSON *o, const char *k)
-{
-	const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, k);
-	return cJSON_IsString(it) ? it->valuestring : NULL;
-}
-
-static double jnum(const cJSON *o, const char *k)
-{
-	const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, k);
-	return cJSON_IsNumber(it) ? it->valuedouble : 0;
 }
 
 static void print_inspect(const cJSON *d)
@@ -330,7 +366,9 @@ static void print_inspect(const cJSON *d)
 	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(d, "images"))
 	{
 		double payload = jnum(it, "payload_size"), stored = jnum(it, "stored_size");
-		printf("image %s\n", jstr(it, "core"));
+		uint32_t slot = (uint32_t)jnum(it, "slot");
+		printf("image %s, %s\n", jstr(it, "core"),
+		       slot == 0 ? "any slot" : slot == FLBOOT_CM7_SLOT_A_ADDR || slot == FLBOOT_CM4_SLOT_A_ADDR ? "slot A" : "slot B");
 		printf("  slot         0x%08X, load address 0x%08X\n", (unsigned)jnum(it, "slot"),
 		       (unsigned)jnum(it, "load_address"));
 		printf("  payload      %.0f bytes, crc32 %s\n", payload, jstr(it, "crc32"));
@@ -338,8 +376,9 @@ static void print_inspect(const cJSON *d)
 		printf("  header crc32 %s\n", jstr(it, "header_crc32"));
 		printf("  stored       %.0f bytes at offset %.0f, %s", stored, jnum(it, "stored_offset"),
 		       jstr(it, "compression"));
-		if (!strcmp(jstr(it, "compression"), "zlib") && stored > 128)
-			printf(" (ratio %.2f)", payload / (stored - 128));
+		double hsize = cJSON_GetObjectItemCaseSensitive(it, "header_size") ? jnum(it, "header_size") : 128;
+		if (!strcmp(jstr(it, "compression"), "zlib") && stored > hsize)
+			printf(" (ratio %.2f)", payload / (stored - hsize));
 		printf(", crc32 %s\n", jstr(it, "stored_crc32"));
 	}
 }

@@ -22,15 +22,16 @@ work=$(mktemp -d /tmp/flasher-demo.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 app=build/firmware-arm/examples
 if [ -f "$app/app-cm7.elf" ] && [ -f "$app/app-cm4.elf" ]; then
-  cm7=$app/app-cm7.elf cm4=$app/app-cm4.elf
-else # no cross compiler: firmware-like raw images instead
+  # linked for slot A with --emit-relocs: pack relocates them to slot B
+  images=(--cm7 "$app/app-cm7.elf" --cm4 "$app/app-cm4.elf")
+else # no cross compiler: firmware-like raw images, one per slot
   python3 scripts/make-example-firmware.py "$work"
-  cm7=$work/cm7.bin cm4=$work/cm4.bin
+  images=(--cm7 "$work/cm7.bin" --cm7-b "$work/cm7-b.bin" --cm4 "$work/cm4.bin" --cm4-b "$work/cm4-b.bin")
 fi
 
 echo "== pack and inspect"
-flasher pack --product demo --version 1.0.0 --hw A --cm7 "$cm7" --cm4 "$cm4" -o "$work/fw-1.0.0.pkg"
-flasher pack --product demo --version 1.1.0 --hw A --cm7 "$cm7" --cm4 "$cm4" -o "$work/fw-1.1.0.pkg"
+flasher pack --product demo --version 1.0.0 --hw A "${images[@]}" -o "$work/fw-1.0.0.pkg"
+flasher pack --product demo --version 1.1.0 --hw A "${images[@]}" -o "$work/fw-1.1.0.pkg"
 flasher inspect "$work/fw-1.1.0.pkg"
 flasher verify "$work/fw-1.1.0.pkg"
 

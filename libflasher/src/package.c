@@ -1,5 +1,10 @@
 /* Firmware packages: build, open and verify (docs/package-format.md).
  *
+ * Images run in place from slot A or slot B of their core, so a package
+ * holds per core either one build that runs anywhere (load_address 0) or
+ * the builds linked for slot A and slot B; flasher_package_image_for picks
+ * the one for the slot a unit stages into.
+ *
  * File = 64-byte binary header | JSON manifest | images | (signature block,
  * reserved). The header CRC covers the header, the manifest CRC (in the
  * header) covers the manifest, and each image's stored CRC32 (in the
@@ -31,10 +36,11 @@
 /* ---- binary header (docs/package-format.md, "Binary header") ----------- */
 #define PKG_MAGIC "FLPKG\r\n\x1a"
 #define PKG_MAGIC_LEN 8u
-#define PKG_FORMAT_VERSION 1u
+#define PKG_FORMAT_VERSION 2u /* version 1 (one slot-A build per core) is still read */
 #define PKG_HEADER_SIZE 64u
 #define PKG_FLAG_SIGNED 0x1u /* reserved: signature block present */
-#define PKG_FORMAT_NAME "flasher-package/1"
+#define PKG_FORMAT_NAME "flasher-package/2"
+#define PKG_FORMAT_NAME_V1 "flasher-package/1"
 
 #define OFF_MAGIC 0
 #define OFF_FORMAT_VERSION 8
@@ -55,10 +61,18 @@
 #define HO(field) offsetof(flboot_image_header, field)
 
 #define MAX_MANIFEST (64u * 1024u)
-#define MAX_IMAGES 2u
-#define MAX_PAYLOAD (FLBOOT_SLOT_SIZE - FLBOOT_IMAGE_HEADER_AREA)
-/* Largest possible package: header, manifest, two incompressible images. */
-#define MAX_PACKAGE (PKG_HEADER_SIZE + MAX_MANIFEST + MAX_IMAGES * (FLBOOT_IMAGE_HEADER_SIZE + MAX_PAYLOAD))
+#define MAX_CORES 2u
+#define MAX_IMAGES 4u /* builds: per core one for any slot, or slot A + slot B */
+/* Stored header area of an image: the 128-byte header, then room for the
+ * signature/encryption blocks, below the bootloader's slot trailer. */
+#define MAX_HEADER_AREA 0x200u
+/* Version-1 packages: the swap layout's 384 KiB slot for both cores, the
+ * application at slot A + 0x400. */
+#define V1_MAX_PAYLOAD (3u * 128u * 1024u - FLBOOT_HEADER_AREA)
+/* Largest possible package: header, manifest, four incompressible builds. */
+#define MAX_PACKAGE                                                                                          \
+	(PKG_HEADER_SIZE + MAX_MANIFEST +                                                                    \
+	 2u * (2u * MAX_HEADER_AREA + FLBOOT_CORE_MAX_PAYLOAD(1u) + FLBOOT_CORE_MAX_PAYLOAD(2u)))
 #define MAX_INPUT_FILE (256u * 1024u * 1024u) /* ELF files carry debug info */
 #define MAX_BUILD_ID 256u
 
@@ -77,8 +91,10 @@ struct flasher_package {
 	uint32_t min_bootloader;
 	size_t hw_rev_count;
 	char hw_revs[FLBOOT_IMAGE_MAX_HW_REVS][8];
-	size_t image_count;
+	size_t image_count; /* builds stored, package order */
 	struct pkg_image images[MAX_IMAGES];
+	size_t core_count;
+	size_t core_first[MAX_CORES]; /* per core (package order): its first build */
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -116,9 +132,26 @@ static const char *core_name(int core)
 	return core == FLASHER_CORE_CM7 ? "cm7" : core == FLASHER_CORE_CM4 ? "cm4" : "?";
 }
 
-static uint32_t core_app_addr(int core)
+static uint32_t slot_a(int core)
 {
-	return core == FLASHER_CORE_CM7 ? FLBOOT_CM7_APP_ADDR : FLBOOT_CM4_APP_ADDR;
+	return FLBOOT_SLOT_ADDR((unsigned)core, 0u);
+}
+
+static uint32_t slot_b(int core)
+{
+	return FLBOOT_SLOT_ADDR((unsigned)core, 1u);
+}
+
+/* 'A', 'B' or '*' (runs anywhere) for messages. */
+static char slot_letter(int core, uint32_t slot)
+{
+	return slot == 0 ? '*' : slot == slot_a(core) ? 'A' : 'B';
+}
+
+/* Order of a build among its core's: any-slot or A first, then B. */
+static int slot_rank(int core, uint32_t slot)
+{
+	return slot == slot_b(core) ? 1 : 0;
 }
 
 static void hex_encode(const uint8_t *in, size_t n, char *out)
@@ -269,15 +302,16 @@ static int parse_semver_field(const cJSON *obj, const char *key, uint32_t *out)
 	return 0;
 }
 
-static int parse_manifest_top(flasher_package *pkg, const cJSON *m, uint8_t set_id[8])
+static int parse_manifest_top(flasher_package *pkg, const cJSON *m, unsigned format, uint8_t set_id[8])
 {
 	const char *s;
 	if (!cJSON_IsObject(m))
 		return BAD_MANIFEST("not a JSON object");
 	s = json_str(m, "format");
-	if (!s || strcmp(s, PKG_FORMAT_NAME) != 0)
+	const char *want = format == 1 ? PKG_FORMAT_NAME_V1 : PKG_FORMAT_NAME;
+	if (!s || strcmp(s, want) != 0)
 		return BAD_MANIFEST("\"format\" is %s%s%s, expected \"%s\"", s ? "\"" : "", s ? s : "missing",
-		                    s ? "\"" : "", PKG_FORMAT_NAME);
+		                    s ? "\"" : "", want);
 	s = json_str(m, "product");
 	if (!s || !valid_id(s, sizeof pkg->product - 1))
 		return BAD_MANIFEST("\"product\" missing or not 1..15 printable characters");
@@ -323,12 +357,12 @@ static int parse_manifest_top(flasher_package *pkg, const cJSON *m, uint8_t set_
 /* What the manifest says about one image. */
 struct image_entry {
 	int core;
-	uint32_t slot, load_address, payload_size, crc32, stored_offset, stored_size, stored_crc32;
+	uint32_t slot, load_address, header_size, payload_size, crc32, stored_offset, stored_size, stored_crc32;
 	uint8_t sha256[32];
 	int compressed;
 };
 
-static int parse_image_entry(const cJSON *e, size_t i, struct image_entry *out)
+static int parse_image_entry(const cJSON *e, size_t i, unsigned format, struct image_entry *out)
 {
 	char what[32];
 	snprintf(what, sizeof what, "images[%zu]", i);
@@ -348,6 +382,11 @@ static int parse_image_entry(const cJSON *e, size_t i, struct image_entry *out)
 	for (size_t k = 0; k < 5; k++)
 		if (json_uint(e, num_keys[k], UINT32_MAX, num_out[k]) != 0)
 			return BAD_MANIFEST("%s.%s missing or not an unsigned 32-bit integer", what, num_keys[k]);
+	out->header_size = FLBOOT_IMAGE_HEADER_SIZE; /* version 1: the header alone */
+	if (format >= 2 && (json_uint(e, "header_size", MAX_HEADER_AREA, &out->header_size) != 0 ||
+	                    out->header_size < FLBOOT_IMAGE_HEADER_SIZE || out->header_size % 4u))
+		return BAD_MANIFEST("%s.header_size missing or not a multiple of 4 in %u..%u", what,
+		                    FLBOOT_IMAGE_HEADER_SIZE, MAX_HEADER_AREA);
 	static const char *const crc_keys[] = {"crc32", "stored_crc32"};
 	uint32_t *crc_out[] = {&out->crc32, &out->stored_crc32};
 	for (size_t k = 0; k < 2; k++) {
@@ -372,7 +411,7 @@ static int parse_image_entry(const cJSON *e, size_t i, struct image_entry *out)
 
 /* Check one image's stored bytes against its manifest entry and the
  * package-wide fields, and decode its payload. */
-static int check_image(flasher_package *pkg, const struct image_entry *e, const uint8_t set_id[8],
+static int check_image(flasher_package *pkg, const struct image_entry *e, unsigned format, const uint8_t set_id[8],
                        struct pkg_image *img)
 {
 	const char *cn = core_name(e->core);
@@ -382,9 +421,10 @@ static int check_image(flasher_package *pkg, const struct image_entry *e, const 
 		return flasher__error(FLASHER_ECORRUPT,
 		                      "%s image: stored CRC32 mismatch (manifest %08x, file bytes %u..%u give %08x)", cn,
 		                      e->stored_crc32, e->stored_offset, e->stored_offset + e->stored_size - 1, crc);
-	if (e->stored_size < FLBOOT_IMAGE_HEADER_SIZE + 1)
+	if (e->stored_size < e->header_size + 1)
 		return flasher__error(FLASHER_EFORMAT, "%s image: stored size %u leaves no payload after the header", cn,
 		                      e->stored_size);
+	uint32_t max_payload = format == 1 ? V1_MAX_PAYLOAD : FLBOOT_CORE_MAX_PAYLOAD((unsigned)e->core);
 
 	/* The image header, field by field as the bootloader will check it. */
 	flboot_image_header h;
@@ -408,9 +448,9 @@ static int check_image(flasher_package *pkg, const struct image_entry *e, const 
 		return flasher__error(FLASHER_EFORMAT, "%s image header: core %u, manifest says %s", cn, hb[HO(core)], cn);
 	if (hb[HO(flags)] != 0 || get16(hb + HO(rsv0)) != 0)
 		return flasher__error(FLASHER_EFORMAT, "%s image header: flags/reserved fields not zero", cn);
-	if (payload_size == 0 || payload_size > MAX_PAYLOAD)
+	if (payload_size == 0 || payload_size > max_payload)
 		return flasher__error(FLASHER_EFORMAT, "%s image header: payload size %u not in 1..%u", cn,
-		                      payload_size, MAX_PAYLOAD);
+		                      payload_size, max_payload);
 	if (payload_size != e->payload_size)
 		return flasher__error(FLASHER_EFORMAT, "%s image: payload size %u in the header, %u in the manifest", cn,
 		                      payload_size, e->payload_size);
@@ -432,18 +472,22 @@ static int check_image(flasher_package *pkg, const struct image_entry *e, const 
 		                      cn);
 	if (memcmp(hb + HO(set_id), set_id, 8) != 0)
 		return flasher__error(FLASHER_EFORMAT, "%s image header: set id differs from the manifest", cn);
-	if (load != core_app_addr(e->core) || e->load_address != load ||
-	    e->slot != load - FLBOOT_IMAGE_HEADER_AREA)
+	/* A build for slot A or B runs at slot + 0x400; one for any slot
+	 * (version 2 only) says 0 in both places. */
+	int slot_ok = format == 1 ? e->slot == slot_a(e->core)
+	                          : e->slot == 0 || e->slot == slot_a(e->core) || e->slot == slot_b(e->core);
+	uint32_t want_load = e->slot ? e->slot + FLBOOT_HEADER_AREA : 0;
+	if (!slot_ok || load != want_load || e->load_address != load)
 		return flasher__error(FLASHER_EFORMAT,
-		                      "%s image: load address 0x%08X (header) / 0x%08X (manifest), slot 0x%08X; the %s "
-		                      "application runs at 0x%08X in slot 0x%08X",
-		                      cn, load, e->load_address, e->slot, cn, core_app_addr(e->core),
-		                      core_app_addr(e->core) - FLBOOT_IMAGE_HEADER_AREA);
+		                      "%s image: load address 0x%08X (header) / 0x%08X (manifest), slot 0x%08X; a %s build "
+		                      "runs at slot + 0x%X in slot 0x%08X or 0x%08X%s",
+		                      cn, load, e->load_address, e->slot, cn, FLBOOT_HEADER_AREA, slot_a(e->core),
+		                      slot_b(e->core), format == 1 ? "" : ", or anywhere (slot and load address 0)");
 
 	/* The payload: inflate exactly payload_size bytes from exactly the
 	 * stored bytes, or take the stored bytes as they are. */
-	const uint8_t *body = stored + FLBOOT_IMAGE_HEADER_SIZE;
-	size_t body_len = e->stored_size - FLBOOT_IMAGE_HEADER_SIZE;
+	const uint8_t *body = stored + e->header_size;
+	size_t body_len = e->stored_size - e->header_size;
 	const uint8_t *payload = body;
 	if (e->compressed) {
 		img->inflated = malloc(payload_size);
@@ -472,7 +516,10 @@ static int check_image(flasher_package *pkg, const struct image_entry *e, const 
 		return flasher__error(FLASHER_ECORRUPT, "%s image payload SHA-256 does not match its header", cn);
 
 	img->pub.core = (flasher_core)e->core;
+	img->pub.slot = e->slot;
 	img->pub.header = stored;
+	img->pub.header_area = stored;
+	img->pub.header_area_size = e->header_size;
 	img->pub.payload = payload;
 	img->pub.payload_size = payload_size;
 	img->pub.payload_crc32 = payload_crc;
@@ -494,8 +541,8 @@ static int check_binary_header(const uint8_t *f, size_t len, uint32_t *manifest_
 	if (crc != get32(f + OFF_HEADER_CRC))
 		return flasher__error(FLASHER_ECORRUPT, "package header CRC32: stored %08x, computed %08x",
 		                      get32(f + OFF_HEADER_CRC), crc);
-	if (get16(f + OFF_FORMAT_VERSION) != PKG_FORMAT_VERSION)
-		return flasher__error(FLASHER_EUNSUPPORTED, "package format version %u; this flasher reads version %u",
+	if (get16(f + OFF_FORMAT_VERSION) < 1 || get16(f + OFF_FORMAT_VERSION) > PKG_FORMAT_VERSION)
+		return flasher__error(FLASHER_EUNSUPPORTED, "package format version %u; this flasher reads versions 1..%u",
 		                      get16(f + OFF_FORMAT_VERSION), PKG_FORMAT_VERSION);
 	if (get16(f + OFF_HEADER_SIZE) != PKG_HEADER_SIZE)
 		return flasher__error(FLASHER_EFORMAT, "package header size %u, expected %u", get16(f + OFF_HEADER_SIZE),
@@ -538,6 +585,7 @@ static int verify_all(flasher_package *pkg)
 	int err = check_binary_header(pkg->file, pkg->file_size, &mlen);
 	if (err)
 		return err;
+	unsigned format = get16(pkg->file + OFF_FORMAT_VERSION);
 	pkg->manifest = malloc(mlen + 1u);
 	if (!pkg->manifest)
 		return flasher__error(FLASHER_ENOMEM, "out of memory");
@@ -553,23 +601,31 @@ static int verify_all(flasher_package *pkg)
 		return BAD_MANIFEST("not one valid JSON document (error near byte %td)",
 		                    end ? end - pkg->manifest : (ptrdiff_t)-1);
 	uint8_t set_id[8];
-	err = parse_manifest_top(pkg, m, set_id);
+	err = parse_manifest_top(pkg, m, format, set_id);
 	const cJSON *images = cJSON_GetObjectItemCaseSensitive(m, "images");
 	int n = cJSON_IsArray(images) ? cJSON_GetArraySize(images) : -1;
-	if (!err && (n < 1 || n > (int)MAX_IMAGES))
-		err = BAD_MANIFEST("\"images\" must be an array of 1 or 2 images");
+	int max_n = format == 1 ? (int)MAX_CORES : (int)MAX_IMAGES;
+	if (!err && (n < 1 || n > max_n))
+		err = BAD_MANIFEST("\"images\" must be an array of 1 to %d images", max_n);
 	struct image_entry ent[MAX_IMAGES];
 	for (int i = 0; !err && i < n; i++)
-		err = parse_image_entry(cJSON_GetArrayItem(images, i), (size_t)i, &ent[i]);
+		err = parse_image_entry(cJSON_GetArrayItem(images, i), (size_t)i, format, &ent[i]);
 	cJSON_Delete(m);
 	if (err)
 		return err;
 
-	/* Images tile the data area in order, CM7 before CM4, nothing between. */
+	/* Images tile the data area in order, CM7 before CM4, per core the
+	 * any-slot build alone or slot A before slot B, nothing between. */
 	uint32_t at = PKG_HEADER_SIZE + mlen;
 	for (int i = 0; i < n; i++) {
-		if (i == 1 && ent[1].core <= ent[0].core)
-			return BAD_MANIFEST("images must be cm7 then cm4, each at most once");
+		if (i > 0 && ent[i].core == ent[i - 1].core &&
+		    (ent[i].slot == 0 || ent[i - 1].slot == 0 ||
+		     slot_rank(ent[i].core, ent[i].slot) <= slot_rank(ent[i].core, ent[i - 1].slot)))
+			return BAD_MANIFEST("%s has builds for slots %c and %c; expected one for any slot, or A then B",
+			                    core_name(ent[i].core), slot_letter(ent[i].core, ent[i - 1].slot),
+			                    slot_letter(ent[i].core, ent[i].slot));
+		if (i > 0 && ent[i].core < ent[i - 1].core)
+			return BAD_MANIFEST("images must be cm7 then cm4");
 		if (ent[i].stored_offset != at || ent[i].stored_size > pkg->file_size - at)
 			return BAD_MANIFEST("%s image stored at %u, %u bytes; expected at %u within the %zu-byte file",
 			                    core_name(ent[i].core), ent[i].stored_offset, ent[i].stored_size, at,
@@ -581,11 +637,13 @@ static int verify_all(flasher_package *pkg)
 
 	uint8_t shas[MAX_IMAGES][32];
 	for (int i = 0; i < n; i++) {
-		err = check_image(pkg, &ent[i], set_id, &pkg->images[i]);
+		err = check_image(pkg, &ent[i], format, set_id, &pkg->images[i]);
 		pkg->image_count = (size_t)i + 1; /* so free() releases what check_image allocated */
 		if (err)
 			return err;
 		memcpy(shas[i], ent[i].sha256, 32);
+		if (i == 0 || ent[i].core != ent[i - 1].core)
+			pkg->core_first[pkg->core_count++] = (size_t)i;
 	}
 	uint8_t want[8];
 	compute_set_id((const uint8_t(*)[32])shas, (size_t)n, pkg->version, pkg->product, want);
@@ -685,35 +743,59 @@ const char *flasher_package_manifest_json(const flasher_package *pkg)
 
 size_t flasher_package_image_count(const flasher_package *pkg)
 {
-	return pkg ? pkg->image_count : 0;
+	return pkg ? pkg->core_count : 0;
 }
 
 int flasher_package_get_image(const flasher_package *pkg, size_t i, flasher_package_image *out)
 {
 	if (!pkg || !out)
 		return flasher__error(FLASHER_EINVAL, "package image: NULL argument");
-	if (i >= pkg->image_count)
-		return flasher__error(FLASHER_EINVAL, "package image %zu: the package has %zu", i, pkg->image_count);
-	*out = pkg->images[i].pub;
+	if (i >= pkg->core_count)
+		return flasher__error(FLASHER_EINVAL, "package image %zu: the package has %zu", i, pkg->core_count);
+	*out = pkg->images[pkg->core_first[i]].pub;
 	return 0;
 }
 
 int flasher_package_find(const flasher_package *pkg, flasher_core core, flasher_package_image *out)
 {
+	return flasher_package_image_for(pkg, core, 0, out);
+}
+
+int flasher_package_image_for(const flasher_package *pkg, flasher_core core, uint32_t slot_addr,
+                              flasher_package_image *out)
+{
 	if (!pkg || !out)
 		return flasher__error(FLASHER_EINVAL, "package image: NULL argument");
-	for (size_t i = 0; i < pkg->image_count; i++)
-		if (pkg->images[i].pub.core == core) {
-			*out = pkg->images[i].pub;
+	if (core != FLASHER_CORE_CM7 && core != FLASHER_CORE_CM4)
+		return flasher__error(FLASHER_EINVAL, "package image: core %d is neither cm7 (1) nor cm4 (2)", (int)core);
+	if (slot_addr && slot_addr != slot_a(core) && slot_addr != slot_b(core))
+		return flasher__error(FLASHER_EINVAL, "0x%08X is not a %s slot (0x%08X or 0x%08X)", slot_addr,
+		                      core_name(core), slot_a(core), slot_b(core));
+	uint32_t want = slot_addr ? slot_addr : slot_a(core);
+	int have = 0;
+	for (size_t i = 0; i < pkg->image_count; i++) {
+		const flasher_package_image *img = &pkg->images[i].pub;
+		if (img->core != core)
+			continue;
+		have = 1;
+		if (img->slot == 0 || img->slot == want) {
+			*out = *img;
 			return 0;
 		}
-	return flasher__error(FLASHER_ENOTFOUND, "the package has no %s image", core_name(core));
+	}
+	if (!have)
+		return flasher__error(FLASHER_ENOTFOUND, "the package has no %s image", core_name(core));
+	return flasher__error(FLASHER_ENOTFOUND,
+	                      "the package has no %s build for slot %c (0x%08X); it was packed for slot A only "
+	                      "(repack with this flasher: a build for each slot)",
+	                      core_name(core), slot_letter(core, want), want);
 }
 
 /* ---- build -------------------------------------------------------------- */
 
 struct build_image {
 	int core;
+	uint32_t slot; /* slot the build is linked for, 0 = runs anywhere */
 	uint8_t *payload;
 	size_t payload_size;
 	uint8_t *zdata; /* zlib stream when compression pays */
@@ -724,32 +806,174 @@ struct build_image {
 	uint32_t stored_offset, stored_size, stored_crc32;
 };
 
-static int load_input(struct build_image *bi, const char *path)
-{
+/* One input file as read, and which slot it is linked for. */
+struct input {
+	const char *path;
 	uint8_t *data;
 	size_t len;
-	const char *cn = core_name(bi->core);
-	int err = read_file(path, MAX_INPUT_FILE, &data, &len);
+	int elf;
+	uint32_t slot;       /* 0: a .bin whose vector table points into no slot */
+	uint32_t reset;      /* .bin: the reset vector, for messages */
+};
+
+static const char *flag_of(int core, int b)
+{
+	return core == FLASHER_CORE_CM7 ? (b ? "--cm7-b" : "--cm7") : (b ? "--cm4-b" : "--cm4");
+}
+
+static int in_slot_app(int core, uint32_t slot, uint32_t addr)
+{
+	return addr >= slot + FLBOOT_HEADER_AREA && addr < slot + FLBOOT_CORE_SLOT_SIZE((unsigned)core);
+}
+
+static int read_input(int core, const char *path, struct input *in)
+{
+	const char *cn = core_name(core);
+	memset(in, 0, sizeof *in);
+	in->path = path;
+	int err = read_file(path, MAX_INPUT_FILE, &in->data, &in->len);
 	if (err)
 		return flasher__error_wrap(err, "%s image", cn);
-	uint32_t app = core_app_addr(bi->core);
-	uint32_t slot_end = app - FLBOOT_IMAGE_HEADER_AREA + FLBOOT_SLOT_SIZE;
-	if (flasher__elf_is_elf(data, len)) {
-		err = flasher__elf_load(data, len, path, app, slot_end, &bi->payload, &bi->payload_size);
-		free(data);
+	if (in->len == 0)
+		return flasher__error(FLASHER_EFORMAT, "%s image '%s' is empty", cn, path);
+	in->elf = flasher__elf_is_elf(in->data, in->len);
+	uint32_t addr = 0;
+	if (in->elf) {
+		/* An ELF says where it is linked; one outside both slots gets
+		 * flasher__elf_load's message for slot A. */
+		in->slot = slot_a(core);
+		if (flasher__elf_first_lma(in->data, in->len, &addr) == 0 && in_slot_app(core, slot_b(core), addr))
+			in->slot = slot_b(core);
+	} else if (in->len >= 8) {
+		/* A .bin is linked for a slot when its reset vector (word 1 of the
+		 * vector table, Thumb bit aside) points into that slot. */
+		in->reset = get32(in->data + 4);
+		addr = in->reset & ~1u;
+		in->slot = in_slot_app(core, slot_a(core), addr) ? slot_a(core)
+		           : in_slot_app(core, slot_b(core), addr) ? slot_b(core) : 0;
+	}
+	return 0;
+}
+
+/* The payload of input in for its slot. */
+static int flatten(int core, struct input *in, struct build_image *bi)
+{
+	const char *cn = core_name(core);
+	bi->core = core;
+	bi->slot = in->slot;
+	if (in->elf) {
+		uint32_t base = in->slot + FLBOOT_HEADER_AREA, end = in->slot + FLBOOT_CORE_SLOT_SIZE((unsigned)core);
+		int err = flasher__elf_load(in->data, in->len, in->path, base, end, &bi->payload, &bi->payload_size);
 		if (err)
 			return flasher__error_wrap(err, "%s image", cn);
 	} else {
-		bi->payload = data;
-		bi->payload_size = len;
+		bi->payload = malloc(in->len);
+		if (!bi->payload)
+			return flasher__error(FLASHER_ENOMEM, "out of memory");
+		memcpy(bi->payload, in->data, in->len);
+		bi->payload_size = in->len;
 	}
-	if (bi->payload_size == 0)
-		return flasher__error(FLASHER_EFORMAT, "%s image '%s' is empty", cn, path);
-	if (bi->payload_size > MAX_PAYLOAD)
+	uint32_t max = FLBOOT_CORE_MAX_PAYLOAD((unsigned)core);
+	if (bi->payload_size > max)
 		return flasher__error(FLASHER_EFORMAT,
-		                      "%s image '%s' is %zu bytes; the %s slot holds at most %u bytes of payload", cn, path,
-		                      bi->payload_size, cn, MAX_PAYLOAD);
+		                      "%s image '%s' is %zu bytes; a %s slot holds at most %u bytes of payload (%u KiB "
+		                      "slot, 0x%X header area)",
+		                      cn, in->path, bi->payload_size, cn, max, FLBOOT_CORE_SLOT_SIZE((unsigned)core) / 1024u,
+		                      FLBOOT_HEADER_AREA);
 	return 0;
+}
+
+/* The builds of one core: the file(s) given for it become one build for
+ * any slot (a .bin that runs anywhere) or the builds for slot A and B (two
+ * files, or one ELF relocated to the other slot). Returns the count. */
+static int load_core(int core, const char *file, const char *file_b, struct build_image *out, size_t *count)
+{
+	const char *cn = core_name(core);
+	struct input in[2];
+	memset(in, 0, sizeof in);
+	*count = 0;
+	if (!file)
+		return flasher__error(FLASHER_EINVAL, "%s: %s FILE (the slot B build) needs %s FILE (the slot A build)",
+		                      cn, flag_of(core, 1), flag_of(core, 0));
+	int err = read_input(core, file, &in[0]);
+	if (!err && file_b)
+		err = read_input(core, file_b, &in[1]);
+	if (err)
+		goto out;
+	if (file_b) {
+		/* Two builds: each must be the one for its slot. */
+		for (int b = 0; b < 2 && !err; b++) {
+			uint32_t want = b ? slot_b(core) : slot_a(core);
+			if (in[b].slot != want)
+				err = flasher__error(FLASHER_EFORMAT,
+				                     "%s image '%s' given as the slot %c build (%s) %s; link it for 0x%08X",
+				                     cn, in[b].path, b ? 'B' : 'A', flag_of(core, b),
+				                     in[b].slot ? (in[b].slot == slot_a(core) ? "is linked for slot A"
+				                                                              : "is linked for slot B")
+				                                : "shows no link address in a slot (vector table)",
+				                     want + FLBOOT_HEADER_AREA);
+			else
+				err = flatten(core, &in[b], &out[b]);
+		}
+		if (!err)
+			*count = 2;
+		goto out;
+	}
+	if (!in[0].elf && in[0].slot) {
+		/* Raw bytes cannot be moved: their vector table pins them. */
+		int is_a = in[0].slot == slot_a(core);
+		err = flasher__error(FLASHER_EFORMAT,
+		                     "%s image '%s': its vector table (reset handler 0x%08X) shows it is linked inside slot "
+		                     "%c (0x%08X), and a raw .bin cannot be moved to the other slot; give the slot %c "
+		                     "build too (%s FILE%s), or an ELF linked with -Wl,--emit-relocs",
+		                     cn, in[0].path, in[0].reset, is_a ? 'A' : 'B', in[0].slot, is_a ? 'B' : 'A',
+		                     is_a ? flag_of(core, 1) : flag_of(core, 0),
+		                     is_a ? "" : ", this file as the slot B build");
+		goto out;
+	}
+	err = flatten(core, &in[0], &out[0]);
+	if (err || !in[0].elf) {
+		*count = err ? 0 : 1; /* a .bin that runs anywhere: one build */
+		/* Interim until the v2 core lands on main: the landed swap core
+		 * takes only slot A's load address, so this build says slot A. */
+		out[0].slot = slot_a(core);
+		goto out;
+	}
+	/* One ELF: relocate it to the other slot. */
+	uint32_t from = in[0].slot, to = from == slot_a(core) ? slot_b(core) : slot_a(core);
+	struct build_image *other = &out[1];
+	other->core = core;
+	other->slot = to;
+	other->payload_size = out[0].payload_size;
+	other->payload = malloc(other->payload_size);
+	if (!other->payload) {
+		err = flasher__error(FLASHER_ENOMEM, "out of memory");
+		goto out;
+	}
+	memcpy(other->payload, out[0].payload, other->payload_size);
+	err = flasher__elf_relocate(in[0].data, in[0].len, in[0].path, from, to, FLBOOT_CORE_SLOT_SIZE((unsigned)core),
+	                            from + FLBOOT_HEADER_AREA, other->payload, other->payload_size);
+	if (err == FLASHER_ENOTFOUND)
+		err = flasher__error(FLASHER_EFORMAT,
+		                     "%s image '%s' is linked for slot %c (0x%08X) and keeps no relocations, so it cannot "
+		                     "run from slot %c: link it with -Wl,--emit-relocs, or give the build linked for "
+		                     "0x%08X too (%s FILE)",
+		                     cn, in[0].path, slot_letter(core, from), from, slot_letter(core, to),
+		                     to + FLBOOT_HEADER_AREA, flag_of(core, 1));
+	else if (err)
+		flasher__error_wrap(err, "%s image", cn);
+	if (!err) {
+		if (from == slot_b(core)) { /* package order: A, then B */
+			struct build_image t = out[0];
+			out[0] = out[1];
+			out[1] = t;
+		}
+		*count = 2;
+	}
+out:
+	free(in[0].data);
+	free(in[1].data);
+	return err;
 }
 
 static int compress_payload(struct build_image *bi)
@@ -789,7 +1013,7 @@ static void fill_image_header(struct build_image *bi, uint32_t version, uint32_t
 	memcpy(h + HO(product), product, 16);
 	memcpy(h + HO(hw_revs), hw, FLBOOT_IMAGE_MAX_HW_REVS * 8);
 	memcpy(h + HO(set_id), set_id, 8);
-	put32(h + HO(load_address), core_app_addr(bi->core));
+	put32(h + HO(load_address), bi->slot ? bi->slot + FLBOOT_HEADER_AREA : 0);
 	put32(h + HO(header_crc32), crc32_of(h, FLBOOT_IMAGE_HEADER_SIZE - 4));
 }
 
@@ -841,8 +1065,9 @@ static char *build_manifest(const flasher_pack_options *o, uint32_t version, uin
 		cJSON *e = cJSON_CreateObject();
 		cJSON_AddItemToArray(arr, e);
 		cJSON_AddStringToObject(e, "core", core_name(bi->core));
-		cJSON_AddNumberToObject(e, "slot", core_app_addr(bi->core) - FLBOOT_IMAGE_HEADER_AREA);
-		cJSON_AddNumberToObject(e, "load_address", core_app_addr(bi->core));
+		cJSON_AddNumberToObject(e, "slot", bi->slot);
+		cJSON_AddNumberToObject(e, "load_address", bi->slot ? bi->slot + FLBOOT_HEADER_AREA : 0);
+		cJSON_AddNumberToObject(e, "header_size", FLBOOT_IMAGE_HEADER_SIZE);
 		cJSON_AddNumberToObject(e, "payload_size", (double)bi->payload_size);
 		snprintf(buf, sizeof buf, "%08x", bi->crc32);
 		cJSON_AddStringToObject(e, "crc32", buf);
@@ -933,8 +1158,8 @@ static int write_atomic(const char *path, const uint8_t *const *parts, const siz
 
 static int check_options(const flasher_pack_options *o, uint32_t *version, uint32_t *min_bl)
 {
-	if (o->version != FLASHER_PACK_OPTIONS_VERSION)
-		return flasher__error(FLASHER_EINVAL, "pack options version %u, this library knows %u", o->version,
+	if (o->version < 1 || o->version > FLASHER_PACK_OPTIONS_VERSION)
+		return flasher__error(FLASHER_EINVAL, "pack options version %u, this library knows 1..%u", o->version,
 		                      FLASHER_PACK_OPTIONS_VERSION);
 	if (!o->product || !valid_id(o->product, 15))
 		return flasher__error(FLASHER_EINVAL, "product id '%s': 1..15 printable characters, no spaces",
@@ -965,7 +1190,7 @@ static int check_options(const flasher_pack_options *o, uint32_t *version, uint3
 			if ((unsigned char)o->build_id[i] < 0x20 || o->build_id[i] == 0x7F)
 				return flasher__error(FLASHER_EINVAL, "build id contains a control character at %zu", i);
 	}
-	if (!o->cm7_file && !o->cm4_file)
+	if (!o->cm7_file && !o->cm4_file && (o->version < 2 || (!o->cm7_b_file && !o->cm4_b_file)))
 		return flasher__error(FLASHER_EINVAL, "no image: give a CM7 file, a CM4 file or both");
 	return 0;
 }
@@ -986,10 +1211,10 @@ int flasher_package_build(const flasher_pack_options *o, const char *out_path)
 	struct build_image imgs[MAX_IMAGES];
 	memset(imgs, 0, sizeof imgs);
 	size_t n = 0;
-	const char *files[MAX_IMAGES] = {o->cm7_file, o->cm4_file};
-	for (int c = 0; c < (int)MAX_IMAGES; c++)
-		if (files[c])
-			imgs[n++].core = c == 0 ? FLASHER_CORE_CM7 : FLASHER_CORE_CM4;
+	/* Version-1 options end before the slot B files. */
+	const char *files[MAX_CORES] = {o->cm7_file, o->cm4_file};
+	const char *files_b[MAX_CORES] = {o->version >= 2 ? o->cm7_b_file : NULL,
+	                                  o->version >= 2 ? o->cm4_b_file : NULL};
 
 	char product[16] = {0};
 	char hw[FLBOOT_IMAGE_MAX_HW_REVS][8];
@@ -998,11 +1223,17 @@ int flasher_package_build(const flasher_pack_options *o, const char *out_path)
 	for (size_t i = 0; i < o->hw_rev_count; i++)
 		memcpy(hw[i], o->hw_revs[i], strlen(o->hw_revs[i]));
 
+	for (int c = 0; c < (int)MAX_CORES && !err; c++) {
+		if (!files[c] && !files_b[c])
+			continue;
+		size_t got = 0;
+		err = load_core(c + 1, files[c], files_b[c], imgs + n, &got);
+		n += got;
+	}
 	uint8_t shas[MAX_IMAGES][32];
 	for (size_t i = 0; i < n && !err; i++) {
 		struct build_image *bi = &imgs[i];
-		err = load_input(bi, files[bi->core - 1]);
-		if (!err && o->compress)
+		if (o->compress)
 			err = compress_payload(bi);
 		if (!err) {
 			bi->crc32 = crc32_of(bi->payload, bi->payload_size);
@@ -1088,4 +1319,13 @@ out:
 		free(imgs[i].zdata);
 	}
 	return err;
+}
+
+unsigned flasher_package_image_sectors(const flasher_package_image *img, size_t *last_bytes)
+{
+	size_t used = img ? FLBOOT_HEADER_AREA + img->payload_size : 0;
+	unsigned n = (unsigned)((used + FLBOOT_SECTOR_SIZE - 1) / FLBOOT_SECTOR_SIZE);
+	if (last_bytes)
+		*last_bytes = n ? used - (size_t)(n - 1) * FLBOOT_SECTOR_SIZE : 0;
+	return n;
 }

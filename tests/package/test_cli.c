@@ -190,20 +190,30 @@ Test(cli_package, pack_json_summary_and_elf_input)
 	uint8_t code[256];
 	fill_code_like(code, sizeof code, 33);
 	struct elf_seg seg = {1, 0x08100400, 0x08100400, code, sizeof code, 0};
+	struct elf_seg seg_b = {1, 0x08180400, 0x08180400, code, sizeof code, 0};
 	size_t len;
 	uint8_t *elf = build_elf(&seg, 1, &len);
-	char *elfp = path_in(dir, "m4.elf");
+	char *elfp = path_in(dir, "m4.elf"), *elfp_b = path_in(dir, "m4-b.elf");
 	write_bytes(elfp, elf, len);
+	free(elf);
+	elf = build_elf(&seg_b, 1, &len);
+	write_bytes(elfp_b, elf, len);
 	char *out, *err;
-	const char *args[] = {"pack", "--product", "demo", "--version", "0.1.0", "--cm4", elfp, "--no-compress",
-	                      "-o", pkg, "--json", NULL};
+	const char *args[] = {"pack", "--product", "demo", "--version", "0.1.0", "--cm4", elfp, "--cm4-b", elfp_b,
+	                      "--no-compress", "-o", pkg, "--json", NULL};
 	cr_assert_eq(run_cli(&out, &err, args), 0, "%s", err);
 	cJSON *doc = cJSON_Parse(out);
 	cr_assert_not_null(doc, "pack --json: %s", out);
-	const cJSON *img = cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "images"), 0);
-	cr_assert_str_eq(jstr(img, "core"), "cm4");
-	cr_assert_eq(cJSON_GetObjectItem(img, "payload_size")->valuedouble, sizeof code);
-	cr_assert_str_eq(jstr(img, "compression"), "none");
+	const cJSON *imgs = cJSON_GetObjectItem(doc, "images");
+	cr_assert_eq(cJSON_GetArraySize(imgs), 2, "one entry per build: %s", out);
+	for (int i = 0; i < 2; i++) {
+		const cJSON *img = cJSON_GetArrayItem(imgs, i);
+		cr_assert_str_eq(jstr(img, "core"), "cm4");
+		cr_assert_eq(cJSON_GetObjectItem(img, "slot")->valuedouble, i ? 0x08180000 : 0x08100000);
+		cr_assert_eq(cJSON_GetObjectItem(img, "payload_size")->valuedouble, sizeof code);
+		cr_assert_eq(cJSON_GetObjectItem(img, "sectors")->valuedouble, 1);
+		cr_assert_str_eq(jstr(img, "compression"), "none");
+	}
 	cJSON_Delete(doc);
 	free(out);
 	free(err);
@@ -214,7 +224,35 @@ Test(cli_package, pack_json_summary_and_elf_input)
 	cr_assert_not_null(strstr(err, "segment 0"), "%s", err);
 	free(err);
 	free(elfp);
+	free(elfp_b);
 	free(elf);
+}
+
+/* Issue 16: the 1 KiB header area pushes a 128 KiB image into a second
+ * sector; pack says so (on stderr), and not for one that fits. */
+Test(cli_package, pack_notes_an_image_just_over_a_sector_boundary)
+{
+	static uint8_t b[128 * 1024];
+	fill_random(b, sizeof b, 77);
+	b[4] = 0x01, b[5] = 0x01, b[6] = 0, b[7] = 0; /* reset vector in no slot */
+	char *over = path_in(dir, "over.bin"), *fits = path_in(dir, "fits.bin"), *out, *err;
+	write_bytes(over, b, sizeof b);
+	write_bytes(fits, b, sizeof b - 1024);
+	const char *a1[] = {"pack", "--product", "demo", "--version", "1.0.0", "--cm4", over, "-o", pkg, NULL};
+	cr_assert_eq(run_cli(&out, &err, a1), 0, "%s", err);
+	cr_assert_not_null(strstr(err, "note: the cm4 image ends 1024 bytes into sector 2"), "%s", err);
+	cr_assert_not_null(strstr(err, "1024 bytes less would save one sector erase"), "%s", err);
+	cr_assert_not_null(strstr(out, "2 sectors"), "%s", out);
+	free(out);
+	free(err);
+	const char *a2[] = {"pack", "--product", "demo", "--version", "1.0.0", "--cm4", fits, "-o", pkg, NULL};
+	cr_assert_eq(run_cli(&out, &err, a2), 0, "%s", err);
+	cr_assert_null(strstr(err, "note:"), "%s", err);
+	cr_assert_not_null(strstr(out, "1 sector"), "%s", out);
+	free(out);
+	free(err);
+	free(over);
+	free(fits);
 }
 
 Test(cli_package, pack_into_missing_directory_fails)

@@ -10,8 +10,9 @@
 #include "flboot/layout.h"
 #include "helpers.h"
 
-#define APP7 FLBOOT_CM7_APP_ADDR
-#define END7 (FLBOOT_CM7_APP_ADDR - FLBOOT_IMAGE_HEADER_AREA + FLBOOT_SLOT_SIZE)
+#define APP7 (FLBOOT_CM7_SLOT_A_ADDR + FLBOOT_HEADER_AREA)
+#define END7 (FLBOOT_CM7_SLOT_A_ADDR + FLBOOT_CM7_SLOT_SIZE)
+#define APP7_B (FLBOOT_CM7_SLOT_B_ADDR + FLBOOT_HEADER_AREA)
 
 static uint8_t text[600], data[100];
 
@@ -25,14 +26,19 @@ TestSuite(elf, .init = setup);
 
 /* .isr_vector+.text at the app address, .data running in RAM but stored
  * (LMA) after a gap in flash, .bss with no file bytes. */
-static uint8_t *typical_elf(size_t *len)
+static uint8_t *typical_elf_at(uint32_t app, size_t *len)
 {
 	struct elf_seg segs[] = {
-	    {1, APP7, APP7, text, sizeof text, 0},
-	    {1, 0x24000000, APP7 + 0x300, data, sizeof data, 0},
+	    {1, app, app, text, sizeof text, 0},
+	    {1, 0x24000000, app + 0x300, data, sizeof data, 0},
 	    {1, 0x24000100, 0x24000100, NULL, 0, 0x400}, /* .bss */
 	};
 	return build_elf(segs, 3, len);
+}
+
+static uint8_t *typical_elf(size_t *len)
+{
+	return typical_elf_at(APP7, len);
 }
 
 Test(elf, data_lands_at_its_load_address_and_gaps_are_erased)
@@ -132,14 +138,17 @@ Test(elf, no_loadable_segment_and_overlap)
 }
 
 /* Through pack: an ELF for the CM4 linked at the CM7 address is refused,
- * the right one packs to the flattened payload. */
+ * the right one packs to the flattened payload. (These ELFs keep no
+ * relocations, so the slot B build is given too.) */
 Test(elf, pack_takes_elf_by_content_not_name)
 {
 	char *dir = make_temp_dir();
-	size_t len;
-	uint8_t *elf = typical_elf(&len);
-	char *as_bin = path_in(dir, "firmware.bin"), *out = path_in(dir, "p.pkg");
+	size_t len, len_b;
+	uint8_t *elf = typical_elf(&len), *elf_b = typical_elf_at(APP7_B, &len_b);
+	char *as_bin = path_in(dir, "firmware.bin"), *as_bin_b = path_in(dir, "firmware-b.bin"),
+	     *out = path_in(dir, "p.pkg");
 	write_bytes(as_bin, elf, len);
+	write_bytes(as_bin_b, elf_b, len_b);
 	flasher_pack_options o = FLASHER_PACK_OPTIONS_INIT;
 	o.product = "demo";
 	o.fw_version = "1.0.0";
@@ -149,16 +158,24 @@ Test(elf, pack_takes_elf_by_content_not_name)
 	cr_assert_not_null(strstr(flasher_error_last(), "0x08100400"), "%s", flasher_error_last());
 	o.cm4_file = NULL;
 	o.cm7_file = as_bin;
+	cr_assert_eq(flasher_package_build(&o, out), FLASHER_EFORMAT);
+	cr_assert_not_null(strstr(flasher_error_last(), "--emit-relocs"), "%s", flasher_error_last());
+	o.cm7_b_file = as_bin_b;
 	cr_assert_eq(flasher_package_build(&o, out), 0, "%s", flasher_error_last());
 	flasher_package *pkg;
 	cr_assert_eq(flasher_package_open(&pkg, out), 0);
 	flasher_package_image img;
-	cr_assert_eq(flasher_package_find(pkg, FLASHER_CORE_CM7, &img), 0);
-	cr_assert_eq(img.payload_size, 0x300 + sizeof data);
-	cr_assert_arr_eq(img.payload + 0x300, data, sizeof data);
+	for (unsigned s = 0; s < 2; s++) {
+		cr_assert_eq(flasher_package_image_for(pkg, FLASHER_CORE_CM7, FLBOOT_SLOT_ADDR(1u, s), &img), 0);
+		cr_assert_eq(img.load_address, s ? APP7_B : APP7);
+		cr_assert_eq(img.payload_size, 0x300 + sizeof data);
+		cr_assert_arr_eq(img.payload + 0x300, data, sizeof data);
+	}
 	flasher_package_free(pkg);
 	free(elf);
+	free(elf_b);
 	free(as_bin);
+	free(as_bin_b);
 	free(out);
 	rm_tree(dir);
 	free(dir);

@@ -137,7 +137,7 @@ Test(package, round_trip_keeps_everything)
 
 	const uint8_t *want[] = {cm7, cm4};
 	size_t want_len[] = {sizeof cm7, sizeof cm4};
-	uint32_t want_addr[] = {FLBOOT_CM7_APP_ADDR, FLBOOT_CM4_APP_ADDR};
+	uint32_t want_addr[] = {FLBOOT_CM7_SLOT_A_ADDR + FLBOOT_HEADER_AREA, FLBOOT_CM4_SLOT_A_ADDR + FLBOOT_HEADER_AREA};
 	for (size_t i = 0; i < 2; i++) {
 		flasher_package_image img;
 		cr_assert_eq(flasher_package_image(pkg, i, &img), 0);
@@ -395,7 +395,7 @@ Test(package, bad_options_are_refused_with_a_reason)
 	cr_assert_eq(flasher_package_build(&o, out), FLASHER_ENOTFOUND);
 	cr_assert_not_null(strstr(flasher_error_last(), "/nonexistent/cm7.bin"), "%s", flasher_error_last());
 	/* A .bin bigger than the slot's payload area. */
-	char *big = input("big.bin", FLBOOT_SLOT_SIZE - FLBOOT_IMAGE_HEADER_AREA + 1, 0, 9);
+	char *big = input("big.bin", FLBOOT_CORE_MAX_PAYLOAD(1u) + 1, 0, 9);
 	o.cm7_file = big;
 	cr_assert_eq(flasher_package_build(&o, out), FLASHER_EFORMAT);
 	cr_assert_not_null(strstr(flasher_error_last(), "at most"), "%s", flasher_error_last());

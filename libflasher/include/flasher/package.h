@@ -4,7 +4,10 @@
  *
  * A package is one file a vendor builds once and ships: a binary header, a
  * JSON manifest and, per core, the image header the bootloader checks
- * followed by the payload (raw or zlib-compressed in the file).
+ * followed by the payload (raw or zlib-compressed in the file). Images run
+ * in place from slot A or slot B of their core, so a package holds per core
+ * the build linked for each slot, or one build that runs from any address;
+ * flasher_package_image_for() gives the one for the slot a unit stages into.
  *
  * Thread rules: a flasher_package is immutable after open; it may be read
  * from several threads at once.
@@ -28,9 +31,12 @@ typedef struct flasher_package_image {
 	size_t payload_size;
 	uint32_t payload_crc32;
 	uint8_t payload_sha256[32];
-	uint32_t load_address;     /**< where the payload runs (slot + header area) */
+	uint32_t load_address;     /**< where the payload runs (slot + header area), 0 = anywhere */
 	int compressed;            /**< stored compressed in the package */
 	size_t stored_size;        /**< bytes it takes in the package file */
+	uint32_t slot;             /**< slot the build is linked for, 0 = any slot. @since 0.3 */
+	const uint8_t *header_area; /**< the stored header area: header first (same as header). @since 0.3 */
+	size_t header_area_size;   /**< 128..512 bytes. @since 0.3 */
 } flasher_package_image;
 
 typedef struct flasher_package flasher_package;
@@ -56,15 +62,31 @@ FLASHER_API const uint8_t *flasher_package_sha256(const flasher_package *pkg);
 /** The manifest as JSON text (NUL-terminated). */
 FLASHER_API const char *flasher_package_manifest_json(const flasher_package *pkg);
 
+/** Number of cores the package has an image for (1 or 2). */
 FLASHER_API size_t flasher_package_image_count(const flasher_package *pkg);
-/** Image i (0 <= i < count); pointers live as long as pkg.
+/** Image i (0 <= i < count), CM7 first: the core's slot A build (or its
+ *  only one, for any slot); pointers live as long as pkg.
  *  (C gives typedefs and functions one namespace, so the function cannot be
  *  named like the flasher_package_image type; the macro keeps the call
  *  spelling flasher_package_image(pkg, i, &img) working.) @since 0.1 */
 FLASHER_API int flasher_package_get_image(const flasher_package *pkg, size_t i, flasher_package_image *out);
 #define flasher_package_image(pkg, i, out) flasher_package_get_image((pkg), (i), (out))
-/** The image for a core, or FLASHER_ENOTFOUND. */
+/** The image for a core (its slot A build, or the one for any slot), or
+ *  FLASHER_ENOTFOUND. */
 FLASHER_API int flasher_package_find(const flasher_package *pkg, flasher_core core, flasher_package_image *out);
+/** The build of core's image to stage into the slot starting at slot_addr
+ *  (a unit announces it in HELLO, stage_addr): the build linked for that
+ *  slot (load_address = slot_addr + 0x400), or the core's one build that
+ *  runs from any slot (load_address 0). slot_addr 0 (not announced) means
+ *  slot A. FLASHER_ENOTFOUND: no image for the core, or no build for that
+ *  slot (a format-1 package holds slot A builds only); FLASHER_EINVAL:
+ *  slot_addr is not one of the core's slots. @since 0.3 */
+FLASHER_API int flasher_package_image_for(const flasher_package *pkg, flasher_core core, uint32_t slot_addr,
+                                          flasher_package_image *out);
+/** Flash sectors (128 KiB) the build takes in its slot, header area
+ *  included; *last_bytes (may be NULL) = how many of its bytes lie in the
+ *  last of them. @since 0.3 */
+FLASHER_API unsigned flasher_package_image_sectors(const flasher_package_image *img, size_t *last_bytes);
 
 /** Options of flasher_package_build. @since 0.1 */
 typedef struct flasher_pack_options {
@@ -75,16 +97,22 @@ typedef struct flasher_pack_options {
 	size_t hw_rev_count;
 	const char *min_bootloader; /**< "X.Y.Z", NULL = "0.0.0" */
 	const char *build_id;       /**< free text, NULL = none */
-	const char *cm7_file;       /**< .bin or .elf, NULL = no CM7 image */
-	const char *cm4_file;       /**< .bin or .elf, NULL = no CM4 image */
+	const char *cm7_file;       /**< .bin or .elf, NULL = no CM7 image; with cm7_b_file: the slot A build */
+	const char *cm4_file;       /**< .bin or .elf, NULL = no CM4 image; with cm4_b_file: the slot A build */
 	int compress;               /**< 1 (default): zlib when it makes the image smaller */
+	const char *cm7_b_file;     /**< the CM7 build linked for slot B, NULL = derive it. @since 0.3 (version 2) */
+	const char *cm4_b_file;     /**< the CM4 build linked for slot B, NULL = derive it. @since 0.3 (version 2) */
 } flasher_pack_options;
-#define FLASHER_PACK_OPTIONS_VERSION 1
-#define FLASHER_PACK_OPTIONS_INIT {FLASHER_PACK_OPTIONS_VERSION, NULL, NULL, NULL, 0, NULL, NULL, NULL, NULL, 1}
+#define FLASHER_PACK_OPTIONS_VERSION 2
+#define FLASHER_PACK_OPTIONS_INIT {FLASHER_PACK_OPTIONS_VERSION, NULL, NULL, NULL, 0, NULL, NULL, NULL, NULL, 1, NULL, NULL}
 
 /** Build a package and write it atomically (temp file + rename) to out_path.
- *  .elf inputs contribute their loadable segments, which must lie inside the
- *  core's slot. @since 0.1 */
+ *  .elf inputs contribute their loadable segments, which must lie inside one
+ *  slot of the core. Per core: one ELF linked with -Wl,--emit-relocs is
+ *  relocated to the other slot; two files (cmX_file for slot A, cmX_b_file
+ *  for slot B) are taken as they are; one .bin whose vector table points
+ *  into no slot runs anywhere, one that points into a slot needs the other
+ *  slot's build (docs/package-format.md, "Input files"). @since 0.1 */
 FLASHER_API int flasher_package_build(const flasher_pack_options *opts, const char *out_path);
 
 #endif
