@@ -16,27 +16,27 @@
 #define H7_SUPPLY_CONFIG PWR_CR3_SDEN
 #endif
 
-void h7_clock_init(void)
+bool h7_clock_init(void)
 {
 	PWR_CR3 = (PWR_CR3 & ~(PWR_CR3_BYPASS | PWR_CR3_LDOEN | PWR_CR3_SDEN)) | H7_SUPPLY_CONFIG;
-	while (!(PWR_CSR1 & PWR_CSR1_ACTVOSRDY))
-		;
+	if (!h7_poll(&PWR_CSR1, PWR_CSR1_ACTVOSRDY, PWR_CSR1_ACTVOSRDY))
+		return false; /* supply configuration does not match the board */
 	/* VOS1 (0b11) for 400 MHz. */
 	PWR_D3CR = (PWR_D3CR & ~(3u << PWR_D3CR_VOS_SHIFT)) | (3u << PWR_D3CR_VOS_SHIFT);
-	while (!(PWR_D3CR & PWR_D3CR_VOSRDY))
-		;
+	if (!h7_poll(&PWR_D3CR, PWR_D3CR_VOSRDY, PWR_D3CR_VOSRDY))
+		return false;
 
 	RCC_CR |= RCC_CR_HSION;
-	while (!(RCC_CR & RCC_CR_HSIRDY))
-		;
+	if (!h7_poll(&RCC_CR, RCC_CR_HSIRDY, RCC_CR_HSIRDY))
+		return false;
 	/* PLL1: HSI 64 MHz / M=16 -> 4 MHz ref (range 4-8 MHz, wide VCO),
 	 * x N=200 -> 800 MHz VCO, / P=2 -> 400 MHz, Q=R=/4 (unused). */
 	RCC_PLLCKSELR = (16u << 4) | 0u; /* DIVM1 = 16, PLLSRC = HSI */
 	RCC_PLLCFGR = (RCC_PLLCFGR & ~0x1FFu) | (2u << 2) /* PLL1RGE 4-8 MHz */ | (1u << 16) /* DIVP1EN */;
 	RCC_PLL1DIVR = (199u << 0) | (1u << 9) | (3u << 16) | (3u << 24);
 	RCC_CR |= RCC_CR_PLL1ON;
-	while (!(RCC_CR & RCC_CR_PLL1RDY))
-		;
+	if (!h7_poll(&RCC_CR, RCC_CR_PLL1RDY, RCC_CR_PLL1RDY))
+		return false;
 
 	/* Bus prescalers before the switch: HPRE /2 (AXI 200 MHz), APB3 /2 (D1),
 	 * APB1 /2, APB2 /2 (D2), APB4 /2 (D3). */
@@ -45,25 +45,25 @@ void h7_clock_init(void)
 	RCC_D3CFGR = (4u << 4);
 	/* Flash: 2 wait states, WRHIGHFREQ 2 for 185-225 MHz AXI at VOS1. */
 	FLASH_ACR = (2u << 4) | 2u;
-	while ((FLASH_ACR & 0xFu) != 2u)
-		;
+	if (!h7_poll(&FLASH_ACR, 0xFu, 2u))
+		return false;
 
 	RCC_CFGR = (RCC_CFGR & ~RCC_CFGR_SW_MASK) | RCC_CFGR_SW_PLL1;
-	while (((RCC_CFGR >> RCC_CFGR_SWS_SHIFT) & 7u) != RCC_CFGR_SW_PLL1)
-		;
+	return h7_poll(&RCC_CFGR, 7u << RCC_CFGR_SWS_SHIFT, RCC_CFGR_SW_PLL1 << RCC_CFGR_SWS_SHIFT);
 }
 
-void h7_usb_clock_init(void)
+bool h7_usb_clock_init(void)
 {
 	RCC_CR |= RCC_CR_HSI48ON;
-	while (!(RCC_CR & RCC_CR_HSI48RDY))
-		;
+	if (!h7_poll(&RCC_CR, RCC_CR_HSI48RDY, RCC_CR_HSI48RDY))
+		return false;
 	RCC_D2CCIP2R = (RCC_D2CCIP2R & ~(3u << RCC_D2CCIP2R_USBSEL_SHIFT)) |
 	               (RCC_D2CCIP2R_USBSEL_HSI48 << RCC_D2CCIP2R_USBSEL_SHIFT);
-	/* CRS: keep HSI48 on 48 MHz using the host's 1 kHz SOF (reset values of
-	 * RELOAD/FELIM are for exactly that). */
+	/* CRS: keep HSI48 on 48 MHz using the host's 1 kHz SOF of the OTG FS
+	 * core (USB2; reset values of RELOAD/FELIM are for exactly that). */
 	RCC_C1_APB1HENR |= RCC_APB1H_CRS;
 	(void)RCC_C1_APB1HENR;
-	CRS_CFGR = (CRS_CFGR & ~(3u << 28)) | CRS_CFGR_SYNCSRC_USB;
+	CRS_CFGR = (CRS_CFGR & ~CRS_CFGR_SYNCSRC_MASK) | CRS_CFGR_SYNCSRC_USB;
 	CRS_CR |= CRS_CR_AUTOTRIMEN | CRS_CR_CEN;
+	return true;
 }

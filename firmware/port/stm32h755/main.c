@@ -13,7 +13,14 @@ static flboot bl;
 
 int main(void)
 {
-	h7_clock_init();
+	/* SRAM4 keeps the last boot's CM4 entry over a system reset: only an
+	 * entry this boot verifies may start the CM4. */
+	h7_cm4_mailbox_clear();
+	/* A supply, oscillator or PLL that does not get ready is a board or
+	 * configuration fault nothing here can work around: reset (visible as
+	 * a reset loop, docs/porting.md bring-up step 1). */
+	if (!h7_clock_init())
+		h7_reset();
 	h7_systick_init();
 	h7_backup_init();
 	__asm__ volatile("cpsie i" ::: "memory");
@@ -28,7 +35,8 @@ int main(void)
 	 * never spends time enumerating. */
 	flboot_identity id;
 	h7_port.identity(0, &id);
-	usb_cdc_init(id.uid);
+	if (!usb_cdc_init(id.uid))
+		h7_reset(); /* USB supply or core reset did not complete */
 	for (;;) {
 		usb_cdc_poll();
 		flboot_poll(&bl);

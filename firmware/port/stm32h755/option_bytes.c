@@ -2,6 +2,20 @@
 #include "option_bytes.h"
 #include "regs.h"
 
+/* OPT_BUSY lasts while the option words are rewritten (milliseconds to a
+ * few hundred ms); no SysTick runs here, so the bound counts reads:
+ * 400 M reads take well over 2 s at any clock (a peripheral read costs
+ * several bus cycles). */
+#define OB_POLL_LIMIT 400000000u
+
+static int wait_not_busy(void)
+{
+	for (uint32_t i = 0; i < OB_POLL_LIMIT; i++)
+		if (!(FLASH_OPTSR_CUR & FLASH_OPTSR_OPT_BUSY))
+			return H7_OB_OK;
+	return H7_OB_E_BUSY;
+}
+
 void h7_ob_read(h7_ob_state *out)
 {
 	out->optsr = FLASH_OPTSR_CUR;
@@ -18,8 +32,10 @@ int h7_ob_provision(const h7_ob_config *cfg, h7_ob_state *after)
 	}
 	if (FLASH_OPTCR & FLASH_OPTCR_OPTLOCK)
 		return H7_OB_E_UNLOCK;
-	while (FLASH_OPTSR_CUR & FLASH_OPTSR_OPT_BUSY)
-		;
+	if (wait_not_busy() != H7_OB_OK) {
+		FLASH_OPTCR |= FLASH_OPTCR_OPTLOCK;
+		return H7_OB_E_BUSY;
+	}
 
 	/* Write protection: WRPSn = 0 protects sector n; keep others as they are. */
 	uint32_t wpsn = FLASH_WPSN_CUR(0) & 0xFFu;
@@ -39,9 +55,9 @@ int h7_ob_provision(const h7_ob_config *cfg, h7_ob_state *after)
 
 	FLASH_OPTCCR = FLASH_OPTCCR_CLR_OPTCHANGEERR;
 	FLASH_OPTCR |= FLASH_OPTCR_OPTSTART;
-	while (FLASH_OPTSR_CUR & FLASH_OPTSR_OPT_BUSY)
-		;
-	int rc = (FLASH_OPTSR_CUR & FLASH_OPTSR_OPTCHANGEERR) ? H7_OB_E_CHANGE : H7_OB_OK;
+	int rc = wait_not_busy();
+	if (rc == H7_OB_OK && (FLASH_OPTSR_CUR & FLASH_OPTSR_OPTCHANGEERR))
+		rc = H7_OB_E_CHANGE;
 	FLASH_OPTCR |= FLASH_OPTCR_OPTLOCK;
 
 	h7_ob_read(after);

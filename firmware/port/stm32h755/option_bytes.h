@@ -32,6 +32,7 @@ enum {
 	H7_OB_E_UNLOCK = -1,  /**< OPTLOCK did not clear */
 	H7_OB_E_CHANGE = -2,  /**< OPTCHANGEERR after OPTSTART */
 	H7_OB_E_VERIFY = -3,  /**< values in effect differ from those written */
+	H7_OB_E_BUSY = -4,    /**< OPT_BUSY did not clear within its bound */
 };
 
 void h7_ob_read(h7_ob_state *out);

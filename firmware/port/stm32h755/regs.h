@@ -51,7 +51,6 @@
 #define RCC_AHB4_GPIOB (1u << 1)
 #define RCC_AHB4_GPIOC (1u << 2)
 #define RCC_AHB4_GPIOE (1u << 4)
-#define RCC_AHB4_HSEM (1u << 25)
 #define RCC_AHB4_BKPRAM (1u << 28)
 #define RCC_C1_APB1HENR REG32(RCC_BASE + 0x14Cu)
 #define RCC_APB1H_CRS (1u << 1)
@@ -105,6 +104,7 @@
 #define FLASH_CR_FW (1u << 6)
 #define FLASH_CR_START (1u << 7)
 #define FLASH_CR_SNB_SHIFT 8u
+#define FLASH_CR_SNB_MASK (7u << FLASH_CR_SNB_SHIFT)
 /* FLASH_SRx / FLASH_CCRx */
 #define FLASH_SR_BSY (1u << 0)
 #define FLASH_SR_WBNE (1u << 1)
@@ -220,7 +220,10 @@ enum { GPIOA = 0, GPIOB = 1, GPIOC = 2, GPIOD = 3, GPIOE = 4 };
 #define CRS_CR_CEN (1u << 5)
 #define CRS_CR_AUTOTRIMEN (1u << 6)
 #define CRS_CFGR REG32(CRS_BASE + 0x04u)
-#define CRS_CFGR_SYNCSRC_USB (2u << 28)
+#define CRS_CFGR_SYNCSRC_MASK (3u << 28)
+/* SYNCSRC: 0 pin, 1 LSE, 2 USB1 (OTG_HS) SOF, 3 USB2 (OTG_FS) SOF. The port
+ * drives USB2 OTG FS (0x4008_0000), so its SOF is source 3. */
+#define CRS_CFGR_SYNCSRC_USB (3u << 28)
 
 /* ---- IWDG1 (0x5800_4800) -------------------------------------------------- */
 #define IWDG1_BASE 0x58004800u
@@ -233,17 +236,16 @@ enum { GPIOA = 0, GPIOB = 1, GPIOC = 2, GPIOD = 3, GPIOE = 4 };
 #define IWDG_KEY_REFRESH 0xAAAAu
 
 /* ---- RTC backup registers (0x5800_4000): boot flags ----------------------- */
+/* The H755's RTC has no TAMP block: BKP0R..BKP31R follow OR (0x4C) in the
+ * RTC itself, from 0x50. */
 #define RTC_BASE 0x58004000u
-#define RTC_BKP0R REG32(RTC_BASE + 0x100u)
-
-/* ---- HSEM (0x5802_6400): notifies the CM4 that its image was started ------ */
-#define HSEM_BASE 0x58026400u
-#define HSEM_RLR(n) REG32(HSEM_BASE + 0x080u + 4u * (n))
-#define HSEM_R(n) REG32(HSEM_BASE + 0x000u + 4u * (n))
+#define RTC_BKP0R REG32(RTC_BASE + 0x050u)
 
 /* ---- SYSCFG (0x5800_0400) ---------------------------------------------------- */
 #define SYSCFG_BASE 0x58000400u
-#define SYSCFG_UR1 REG32(SYSCFG_BASE + 0x300u) /* BCM4/BCM7 as loaded (read-only) */
+#define SYSCFG_UR1 REG32(SYSCFG_BASE + 0x304u) /* BCM4/BCM7 as loaded (read-only) */
+#define SYSCFG_UR1_BCM4 (1u << 0)
+#define SYSCFG_UR1_BCM7 (1u << 16)
 
 /* ---- unique device id, 96 bits ------------------------------------------------- */
 #define UID_BASE 0x1FF1E800u
@@ -276,7 +278,14 @@ enum { GPIOA = 0, GPIOB = 1, GPIOC = 2, GPIOD = 3, GPIOE = 4 };
 #define CPUID_PARTNO_M4 0xC24u
 #define CPUID_PARTNO_M7 0xC27u
 
+#if defined(__arm__)
 static inline void dsb(void) { __asm__ volatile("dsb 0xF" ::: "memory"); }
 static inline void isb(void) { __asm__ volatile("isb 0xF" ::: "memory"); }
+static inline void sev(void) { __asm__ volatile("sev" ::: "memory"); }
+#else /* host builds of the drivers (tests/firmware): barriers are no-ops */
+static inline void dsb(void) {}
+static inline void isb(void) {}
+static inline void sev(void) {}
+#endif
 
 #endif

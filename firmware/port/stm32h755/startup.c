@@ -7,7 +7,10 @@
  * have 64 KiB granularity and the CM4 image's vector table sits 0x400 into
  * its slot. On the CM4 the handler jumps to the entry the CM7 left in the
  * SRAM4 mailbox, without touching the stack (the initial SP is in the CM7's
- * DTCM, which the CM4 cannot reach), or sleeps when there is none.
+ * DTCM, which the CM4 cannot reach), or sleeps in WFE until there is one.
+ * The handler clears the mailbox's magic before jumping (an entry is used
+ * once) and the CM7 clears the whole mailbox on every reset (main.c), since
+ * SRAM4 survives a system reset.
  */
 #include <stdint.h>
 
@@ -90,6 +93,9 @@ __asm__(".syntax unified\n"
         "  mvns r3, r3\n"
         "  cmp r1, r3\n"
         "  bne 2f\n"
+        "  movs r2, #0\n"              /* consume: used once, this boot */
+        "  str r2, [r0]\n"
+        "  dsb\n"
         "  ldr r2, =0xE000ED08\n"      /* the CM4's own VTOR */
         "  str r1, [r2]\n"
         "  ldr r2, [r1]\n"
@@ -97,8 +103,8 @@ __asm__(".syntax unified\n"
         "  ldr r2, [r1, #4]\n"
         "  bx r2\n"
         "2:\n"
-        "  wfe\n"
-        "  b 2b\n"
+        "  wfe\n"                     /* the CM7 writes the mailbox, then SEV */
+        "  b 1b\n"
         ".ltorg\n"
         ".size Reset_Handler, .-Reset_Handler\n"
         ".text\n");

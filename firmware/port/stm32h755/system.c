@@ -8,12 +8,13 @@
 #include "h7.h"
 #include "regs.h"
 
-static volatile uint32_t ticks_ms;
+/* In DTCM: the flash driver's ITCM wait loops read it (h7_io_ms). */
+volatile uint32_t h7_ticks_ms;
 
 RAMFUNC void h7_systick_irq(void);
 RAMFUNC void h7_systick_irq(void)
 {
-	ticks_ms++;
+	h7_ticks_ms++;
 }
 
 void h7_systick_init(void)
@@ -25,7 +26,7 @@ void h7_systick_init(void)
 
 uint32_t h7_millis(void)
 {
-	return ticks_ms;
+	return h7_ticks_ms;
 }
 
 void h7_uid(uint8_t out[FLBOOT_UID_SIZE])
@@ -56,8 +57,9 @@ void h7_backup_init(void)
 	RCC_C1_APB4ENR |= RCC_APB4_RTCAPB;
 	(void)RCC_C1_APB4ENR;
 	PWR_CR1 |= PWR_CR1_DBP;
-	while (!(PWR_CR1 & PWR_CR1_DBP))
-		;
+	/* Bounded: without DBP the flag reads 0 and writes are ignored, which
+	 * only costs the STAY request. */
+	(void)h7_poll(&PWR_CR1, PWR_CR1_DBP, PWR_CR1_DBP);
 }
 
 uint32_t h7_boot_flags_get(void)
@@ -97,8 +99,9 @@ void h7_watchdog_start(uint32_t timeout_ms)
 	IWDG_KR = IWDG_KEY_ACCESS;
 	IWDG_PR = 6u; /* /256 */
 	IWDG_RLR = reload;
-	while (IWDG_SR & 7u)
-		;
+	/* PVU/RVU/WVU clear within a few LSI periods; bounded, the IWDG runs
+	 * with the values it has either way. */
+	(void)h7_poll(&IWDG_SR, 7u, 0u);
 	IWDG_KR = IWDG_KEY_REFRESH;
 	wdg_running = true;
 }
@@ -113,11 +116,22 @@ bool h7_watchdog_running(void)
 	return wdg_running;
 }
 
-/* Start the CM4 on its verified image: the CM4 is held at reset (option
- * byte BCM4 = 0); its boot address (BOOT_CM4_ADD0 = 0x0800) points at this
- * bootloader's vector table, whose reset handler, on the CM4, jumps to the
+void h7_cm4_mailbox_clear(void)
+{
+	volatile uint32_t *mb = (volatile uint32_t *)H7_CM4_MAILBOX;
+	mb[0] = 0;
+	mb[1] = 0;
+	mb[2] = 0;
+	dsb();
+}
+
+/* Start the CM4 on its verified image (the payload in its active slot):
+ * its boot address (BOOT_CM4_ADD0 = 0x0800) points at this bootloader's
+ * vector table, whose reset handler, on the CM4, waits for and consumes the
  * entry left in the SRAM4 mailbox (startup.c). A 64 KiB-aligned boot
- * address could not point at the image payload (slot + 0x400) directly. */
+ * address could not point at the image payload (slot + 0x400) directly.
+ * Provisioned (BCM4 = 0) the CM4 is held at reset and BOOT_C2 releases it;
+ * with BCM4 = 1 it is already waiting in WFE and SEV wakes it. */
 static void start_cm4(uint32_t entry)
 {
 	volatile uint32_t *mb = (volatile uint32_t *)H7_CM4_MAILBOX;
@@ -125,7 +139,12 @@ static void start_cm4(uint32_t entry)
 	mb[2] = ~entry;
 	mb[0] = H7_CM4_MAILBOX_MAGIC;
 	dsb();
-	RCC_GCR |= RCC_GCR_BOOT_C2;
+	RCC_C1_APB4ENR |= RCC_APB4_SYSCFG;
+	(void)RCC_C1_APB4ENR;
+	if (SYSCFG_UR1 & SYSCFG_UR1_BCM4)
+		sev();
+	else
+		RCC_GCR |= RCC_GCR_BOOT_C2;
 }
 
 void h7_start_app(const flboot_boot_target *t)

@@ -84,11 +84,9 @@ static RAMFUNC void bus_reset(void)
 	OTG_DIEPTXF(1) = (64u << 16) | 144u;
 	OTG_DIEPTXF(2) = (16u << 16) | 208u;
 	OTG_GRSTCTL = OTG_GRSTCTL_TXFFLSH | OTG_GRSTCTL_TXFNUM_ALL;
-	while (OTG_GRSTCTL & OTG_GRSTCTL_TXFFLSH)
-		;
+	(void)h7_poll(&OTG_GRSTCTL, OTG_GRSTCTL_TXFFLSH, 0);
 	OTG_GRSTCTL = OTG_GRSTCTL_RXFFLSH;
-	while (OTG_GRSTCTL & OTG_GRSTCTL_RXFFLSH)
-		;
+	(void)h7_poll(&OTG_GRSTCTL, OTG_GRSTCTL_RXFFLSH, 0);
 	arm_ep0_out();
 }
 
@@ -345,10 +343,17 @@ uint32_t usb_cdc_read(uint8_t *buf, uint32_t cap)
 
 void usb_cdc_write(const uint8_t *buf, uint32_t len)
 {
+	uint32_t t0 = h7_millis();
 	for (uint32_t i = 0; i < len; i++) {
 		while (tx_head - tx_tail >= TX_RING) {
+			uint32_t tail = tx_tail;
 			usb_cdc_poll();
-			if (!configured) /* host gone: drop rather than hang the bootloader */
+			if (tx_tail != tail)
+				t0 = h7_millis();
+			/* Host gone, or not reading (port closed, process stopped):
+			 * drop rather than hang the bootloader; the host's protocol
+			 * layer retries what it missed. */
+			if (!configured || h7_millis() - t0 > H7_USB_WRITE_STALL_MS)
 				return;
 		}
 		tx_ring[tx_head++ & (TX_RING - 1u)] = buf[i];
@@ -356,7 +361,7 @@ void usb_cdc_write(const uint8_t *buf, uint32_t len)
 	usb_cdc_poll();
 }
 
-void usb_cdc_init(const uint8_t uid[FLBOOT_UID_SIZE])
+bool usb_cdc_init(const uint8_t uid[FLBOOT_UID_SIZE])
 {
 	memcpy(uid_copy, uid, sizeof(uid_copy));
 	RCC_C1_AHB4ENR |= RCC_AHB4_GPIOA;
@@ -367,18 +372,19 @@ void usb_cdc_init(const uint8_t uid[FLBOOT_UID_SIZE])
 	GPIO_AFRH(GPIOA) = (GPIO_AFRH(GPIOA) & ~0xFF000u) | (10u << 12) | (10u << 16);
 
 	PWR_CR3 |= PWR_CR3_USB33DEN;
-	while (!(PWR_CR3 & PWR_CR3_USB33RDY))
-		;
-	h7_usb_clock_init();
+	if (!h7_poll(&PWR_CR3, PWR_CR3_USB33RDY, PWR_CR3_USB33RDY))
+		return false;
+	if (!h7_usb_clock_init())
+		return false;
 	RCC_C1_AHB1ENR |= RCC_AHB1_USB2OTGFS;
 	(void)RCC_C1_AHB1ENR;
 
 	OTG_GUSBCFG |= OTG_GUSBCFG_PHYSEL;
-	while (!(OTG_GRSTCTL & OTG_GRSTCTL_AHBIDL))
-		;
+	if (!h7_poll(&OTG_GRSTCTL, OTG_GRSTCTL_AHBIDL, OTG_GRSTCTL_AHBIDL))
+		return false;
 	OTG_GRSTCTL = OTG_GRSTCTL_CSRST;
-	while (OTG_GRSTCTL & OTG_GRSTCTL_CSRST)
-		;
+	if (!h7_poll(&OTG_GRSTCTL, OTG_GRSTCTL_CSRST, 0))
+		return false;
 	/* No VBUS sensing on this board: force the B-session valid. */
 	OTG_GCCFG = OTG_GCCFG_PWRDWN;
 	OTG_GOTGCTL |= OTG_GOTGCTL_BVALOEN | OTG_GOTGCTL_BVALOVAL;
@@ -395,10 +401,15 @@ void usb_cdc_init(const uint8_t uid[FLBOOT_UID_SIZE])
 	OTG_GAHBCFG = OTG_GAHBCFG_GINTMSK;
 	NVIC_ISER(OTG_FS_IRQN / 32u) = 1u << (OTG_FS_IRQN % 32u);
 	OTG_DCTL &= ~OTG_DCTL_SDIS; /* connect: pull-up on DP */
+	return true;
 }
 
 void usb_cdc_deinit(void)
 {
+	/* On a normal boot USB was never started: its clock is gated, and a
+	 * read-modify-write of a gated core's register is undefined. */
+	if (!(RCC_C1_AHB1ENR & RCC_AHB1_USB2OTGFS))
+		return;
 	OTG_DCTL |= OTG_DCTL_SDIS;
 	NVIC_ICER(OTG_FS_IRQN / 32u) = 1u << (OTG_FS_IRQN % 32u);
 	RCC_AHB1RSTR |= RCC_AHB1_USB2OTGFS;
