@@ -17,6 +17,7 @@
 #include <fnmatch.h>
 #include <grp.h>
 #include <limits.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -350,6 +351,62 @@ int access_open_file(const struct peer *peer, const char *path, int *fd_out)
 	return 0;
 }
 
+/* Memory that package reads hold right now (the file, the library's copy,
+ * the inflated images: 3 x the file), against limits.package_bytes; one
+ * uid (not an admin) may hold at most half of it, so a user who reads big
+ * files at once cannot starve the others. */
+static size_t package_bytes_in_use;
+static struct {
+	uid_t uid;
+	size_t bytes;
+} package_users[64];
+static pthread_mutex_t package_bytes_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static size_t *uid_bytes_locked(uid_t uid)
+{
+	size_t free_slot = sizeof package_users / sizeof package_users[0];
+	for (size_t i = 0; i < sizeof package_users / sizeof package_users[0]; i++) {
+		if (package_users[i].bytes && package_users[i].uid == uid)
+			return &package_users[i].bytes;
+		if (!package_users[i].bytes && free_slot == sizeof package_users / sizeof package_users[0])
+			free_slot = i;
+	}
+	if (free_slot == sizeof package_users / sizeof package_users[0])
+		return NULL;
+	package_users[free_slot].uid = uid;
+	return &package_users[free_slot].bytes;
+}
+
+static int budget_take(const struct peer *peer, size_t n, const char *path)
+{
+	size_t all = g_daemon->lim.package_bytes;
+	pthread_mutex_lock(&package_bytes_lock);
+	size_t *mine = uid_bytes_locked(peer->uid);
+	size_t used = package_bytes_in_use, own = mine ? *mine : 0;
+	int ok = mine && used + n <= all && (peer->admin || own + n <= all / 2);
+	if (ok) {
+		package_bytes_in_use += n;
+		*mine += n;
+	}
+	pthread_mutex_unlock(&package_bytes_lock);
+	if (!ok)
+		return flasher__error(FLASHER_EBUSY,
+		                      "package '%s' (%zu bytes to hold): package reads hold %zu bytes (uid %u: %zu) of the %zu "
+		                      "allowed (half per uid); retry",
+		                      path, n, used, (unsigned)peer->uid, own, all);
+	return 0;
+}
+
+void access_read_done(const struct peer *peer, size_t len)
+{
+	pthread_mutex_lock(&package_bytes_lock);
+	package_bytes_in_use -= 3 * len;
+	size_t *mine = uid_bytes_locked(peer->uid);
+	if (mine)
+		*mine -= 3 * len;
+	pthread_mutex_unlock(&package_bytes_lock);
+}
+
 int access_read_file(const struct peer *peer, const char *path, uint8_t **out, size_t *len)
 {
 	int fd = -1, rc;
@@ -361,10 +418,15 @@ int access_read_file(const struct peer *peer, const char *path, uint8_t **out, s
 		return flasher__error(FLASHER_EINVAL, "package '%s' is %lld bytes, more than the %u allowed", path,
 		                      (long long)st.st_size, MAX_PACKAGE_BYTES);
 	}
+	if ((rc = budget_take(peer, 3 * (size_t)st.st_size, path)) < 0) {
+		close(fd);
+		return rc;
+	}
 	size_t cap = (size_t)st.st_size, got = 0;
 	uint8_t *buf = malloc(cap ? cap : 1);
 	if (!buf) {
 		close(fd);
+		access_read_done(peer, cap);
 		return flasher__error(FLASHER_ENOMEM, "package '%s': %zu bytes", path, cap);
 	}
 	while (got < cap) {
@@ -375,6 +437,7 @@ int access_read_file(const struct peer *peer, const char *path, uint8_t **out, s
 			int e = r < 0 ? errno : EIO;
 			free(buf);
 			close(fd);
+			access_read_done(peer, cap);
 			return flasher__error(FLASHER_EIO, "package '%s': read at %zu: %s", path, got,
 			                      r < 0 ? strerror(e) : "file shrank");
 		}

@@ -28,6 +28,7 @@ struct limits {
 	int connections;    /* connections, all uids */
 	int uid_connections;/* connections per uid */
 	int idle_timeout_s; /* a connection with nothing to do is closed after */
+	size_t package_bytes; /* memory package reads may hold at once */
 };
 
 
@@ -235,8 +236,11 @@ void history_scan(struct history_scan *out);
 
 /* access.c */
 /* Read path as the peer would be allowed to; *out malloc'd. Returns 0 or a
- * flasher_err with the detail set. */
+ * flasher_err with the detail set (FLASHER_EBUSY: the package memory
+ * budget is used up). Every 0 is followed by access_read_done(*len) once
+ * the bytes are parsed and freed. */
 int access_read_file(const struct peer *peer, const char *path, uint8_t **out, size_t *len);
+void access_read_done(const struct peer *peer, size_t len);
 /* Open path once for reading with the peer's rights: a regular file only,
  * never blocking. */
 int access_open_file(const struct peer *peer, const char *path, int *fd);

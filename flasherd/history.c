@@ -387,41 +387,101 @@ cJSON *history_list(uint64_t batch, const char *uid, int limit, long long owner)
 	return out;
 }
 
+/* Start-up: only what an unfinished job needs is kept (its latest queued
+ * or start record); an ended job costs one hash slot. */
+struct scan {
+	struct hindex idx;   /* job -> 1 + index into recs; 0 in recs = ended */
+	struct hindex named; /* jobs some record names in resume_of (legacy) */
+	cJSON **recs;
+	size_t n, cap, total;
+	uint64_t max_job, max_batch;
+};
+
+static void scan_one(cJSON *r, uint64_t job, void *arg)
+{
+	struct scan *sc = arg;
+	const cJSON *b = cJSON_GetObjectItem(r, "batch"), *type = cJSON_GetObjectItem(r, "type");
+	const cJSON *ro = cJSON_GetObjectItem(r, "resume_of");
+	if (job > sc->max_job)
+		sc->max_job = job;
+	if (cJSON_IsNumber(b) && b->valuedouble > 0 && b->valuedouble < 9e15 && (uint64_t)b->valuedouble > sc->max_batch)
+		sc->max_batch = (uint64_t)b->valuedouble;
+	if (cJSON_IsNumber(ro) && ro->valuedouble >= 1 && ro->valuedouble < 9e15) {
+		struct hslot *n = hindex_get(&sc->named, (uint64_t)ro->valuedouble, 1);
+		if (n)
+			n->idx = 1;
+	}
+	struct hslot *sl = hindex_get(&sc->idx, job, 1);
+	if (!sl || !cJSON_IsString(type)) {
+		cJSON_Delete(r);
+		return;
+	}
+	if (sl->idx == 0) {
+		if (sc->n == sc->cap) {
+			size_t ncap = sc->cap ? sc->cap * 2 : 256;
+			cJSON **nr = realloc(sc->recs, ncap * sizeof *nr);
+			if (!nr) {
+				cJSON_Delete(r);
+				return;
+			}
+			sc->recs = nr;
+			sc->cap = ncap;
+		}
+		sc->recs[sc->n++] = NULL;
+		sl->idx = sc->n;
+		sc->total++;
+	}
+	if (sl->idx == (size_t)-1) { /* ended: later lines of it are ignored */
+		cJSON_Delete(r);
+		return;
+	}
+	cJSON **slot = &sc->recs[sl->idx - 1];
+	if (!strcmp(type->valuestring, "end")) {
+		const cJSON *oc = cJSON_GetObjectItem(r, "outcome");
+		/* A legacy "interrupted" end without resumed_by is still open. */
+		int legacy_open = cJSON_IsString(oc) && !strcmp(oc->valuestring, "interrupted") &&
+		                  !cJSON_GetObjectItem(r, "resumed_by");
+		if (!legacy_open) {
+			cJSON_Delete(*slot);
+			*slot = NULL;
+			sl->idx = (size_t)-1;
+		}
+		cJSON_Delete(r);
+		return;
+	}
+	/* The newest queued/start record has every field of the job. */
+	if (*slot) {
+		const cJSON *cr = cJSON_GetObjectItem(*slot, "created_unix");
+		if (cr && !cJSON_GetObjectItem(r, "created_unix"))
+			cJSON_AddNumberToObject(r, "created_unix", cr->valuedouble);
+		cJSON_Delete(*slot);
+	}
+	*slot = r;
+}
+
 void history_scan(struct history_scan *out)
 {
-	struct merged m;
-	memset(&m, 0, sizeof m);
-	for_each_record(merge_one, &m);
+	struct scan sc;
+	memset(&sc, 0, sizeof sc);
+	for_each_record(scan_one, &sc);
 	memset(out, 0, sizeof *out);
-	out->max_job = m.max_job;
-	out->max_batch = m.max_batch;
+	out->max_job = sc.max_job;
+	out->max_batch = sc.max_batch;
+	out->total = sc.total;
 	out->unfinished = cJSON_CreateArray();
-	out->total = m.n;
-	/* Legacy files: a job some later job names in resume_of was already
-	 * continued by it. */
-	struct hindex named;
-	memset(&named, 0, sizeof named);
-	for (size_t i = 0; i < m.n; i++) {
-		const cJSON *ro = cJSON_GetObjectItem(m.recs[i], "resume_of");
-		if (cJSON_IsNumber(ro) && ro->valuedouble >= 1 && ro->valuedouble < 9e15) {
-			struct hslot *sl = hindex_get(&named, (uint64_t)ro->valuedouble, 1);
-			if (sl)
-				sl->idx = 1;
-		}
-	}
-	for (size_t i = 0; i < m.n; i++) {
-		cJSON *r = m.recs[i];
-		const cJSON *oc = cJSON_GetObjectItem(r, "outcome");
+	for (size_t i = 0; i < sc.n; i++) {
+		cJSON *r = sc.recs[i];
+		if (!r)
+			continue;
 		const cJSON *job = cJSON_GetObjectItem(r, "job");
-		int open = cJSON_IsString(oc) && (!strcmp(oc->valuestring, "incomplete") ||
-		                                  (!strcmp(oc->valuestring, "interrupted") && !cJSON_GetObjectItem(r, "resumed_by")));
-		if (open && cJSON_IsNumber(job) && hindex_get(&named, (uint64_t)job->valuedouble, 0))
-			open = 0;
-		if (open) {
+		/* Legacy files: a job some later job names in resume_of was
+		 * already continued by it. */
+		if (cJSON_IsNumber(job) && hindex_get(&sc.named, (uint64_t)job->valuedouble, 0))
+			cJSON_Delete(r);
+		else
 			cJSON_AddItemToArray(out->unfinished, r);
-			m.recs[i] = NULL;
-		}
 	}
-	free(named.slots);
-	merged_free(&m);
+	free(sc.recs);
+	free(sc.idx.slots);
+	free(sc.named.slots);
 }

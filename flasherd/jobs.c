@@ -580,6 +580,7 @@ static struct batch *resume_batch(const cJSON *r, struct resumed_batch **rb, siz
 	if (rc == 0) {
 		rc = flasher_package_open_memory(&pkg, data, len);
 		free(data);
+		access_read_done(&owner, len);
 	}
 	if (rc == 0 && (e->b = batch_new(pkgpath->valuestring, pkg, id)) != NULL) {
 		e->b->owner = owner.uid;

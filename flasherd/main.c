@@ -13,6 +13,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,6 +91,37 @@ void server_wake(void)
 	char c = 1;
 	ssize_t r = write(g_daemon->wake_fd[1], &c, 1);
 	(void)r; /* a full pipe already means "wake up" */
+}
+
+/* systemd's notification protocol (sd_notify(3)): one datagram to
+ * $NOTIFY_SOCKET ("@..." is the abstract namespace). No-op without it. */
+static void notify_systemd(const char *msg)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	size_t len = path ? strlen(path) : 0;
+	if (!len || len >= sizeof a.sun_path || (path[0] != '/' && path[0] != '@'))
+		return;
+	memcpy(a.sun_path, path, len);
+	if (a.sun_path[0] == '@')
+		a.sun_path[0] = '\0';
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	ssize_t w = sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&a,
+	                   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len));
+	(void)w;
+	close(fd);
+}
+
+/* WatchdogSec: half the period systemd asks for, 0 = none. */
+static double watchdog_interval(void)
+{
+	const char *usec = getenv("WATCHDOG_USEC"), *pid = getenv("WATCHDOG_PID");
+	if (!usec || (pid && atoi(pid) != (int)getpid()))
+		return 0;
+	double us = strtod(usec, NULL);
+	return us > 0 ? us / 2e6 : 0;
 }
 
 static void on_signal(int sig)
@@ -682,6 +714,8 @@ static int set_limit(const char *key, long long v)
 		l->uid_connections = (int)v;
 	else if (!strcmp(key, "idle_timeout_s") && v <= 86400 * 365)
 		l->idle_timeout_s = (int)v;
+	else if (!strcmp(key, "package_bytes"))
+		l->package_bytes = (size_t)v;
 	else
 		return -1;
 	return 0;
@@ -810,7 +844,8 @@ static void usage(FILE *out)
 	        "                    repeatable (USB serial devices of --usb-id are always allowed)\n"
 	        "  --usb-id VID:PID  USB ids of flasher units (hex; default 0483:5740); repeatable\n"
 	        "  --limit KEY=N     client_output, uid_output, total_output (bytes), uid_requests,\n"
-	        "                    connections, uid_connections, idle_timeout_s; repeatable\n"
+	        "                    connections, uid_connections, idle_timeout_s, package_bytes;\n"
+	        "                    repeatable\n"
 	        "  --no-usb          do not list USB ports (only --port / config ports)\n"
 	        "  --quiet           no log on stderr\n"
 	        "  --version, --help\n");
@@ -832,7 +867,8 @@ int main(int argc, char **argv)
 	                         .uid_requests = 4,
 	                         .connections = 4096,
 	                         .uid_connections = 64,
-	                         .idle_timeout_s = 300};
+	                         .idle_timeout_s = 300,
+	                         .package_bytes = 400u << 20};
 	d->next_job_id = 1;
 	d->next_batch_id = 1;
 	const char *config = NULL;
@@ -966,9 +1002,17 @@ int main(int argc, char **argv)
 	           d->history_path, d->max_jobs, d->nports, d->usb_scan ? " + USB" : "",
 	           resumed ? ", resuming interrupted jobs" : "");
 
+	double wd_every = watchdog_interval(), wd_last = mono_now();
+	notify_systemd("READY=1\nSTATUS=serving");
 	struct pollfd *pfd = NULL;
 	size_t pcap = 0;
 	while (!got_signal) {
+		/* The loop's own heartbeat: a loop stuck on a lock or a call
+		 * misses it and systemd restarts the daemon. */
+		if (wd_every > 0 && mono_now() - wd_last >= wd_every) {
+			notify_systemd("WATCHDOG=1");
+			wd_last = mono_now();
+		}
 		pthread_mutex_lock(&d->lock);
 		size_t n = nclients + 2;
 		if (n > pcap) {
@@ -993,7 +1037,8 @@ int main(int argc, char **argv)
 		size_t polled = nclients;
 		pthread_mutex_unlock(&d->lock);
 
-		if (poll(pfd, polled + 2, any_pending ? 0 : 1000) < 0 && errno != EINTR)
+		int wait_ms = wd_every > 0 && wd_every < 1 ? (int)(wd_every * 1000) : 1000;
+		if (poll(pfd, polled + 2, any_pending ? 0 : wait_ms) < 0 && errno != EINTR)
 			break;
 		if (pfd[1].revents) {
 			char buf[256];
@@ -1025,6 +1070,7 @@ int main(int argc, char **argv)
 		pthread_mutex_unlock(&d->lock);
 	}
 	daemon_log("stopping (signal %d)", (int)got_signal);
+	notify_systemd("STOPPING=1");
 	pthread_mutex_lock(&d->lock);
 	d->stopping = 1;
 	pthread_cond_broadcast(&d->cond);

@@ -285,6 +285,7 @@ static int open_package(struct request *rq, const char *path, flasher_package **
 	if (rc == 0) {
 		rc = flasher_package_open_memory(pkg, data, len);
 		free(data);
+		access_read_done(&rq->peer, len);
 	}
 	return rc < 0 ? lib_fail(err, rc) : 0;
 }

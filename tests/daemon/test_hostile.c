@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -624,4 +625,74 @@ Test(daemon_hostile, slow_subscribers_are_dropped_with_a_reason)
 	}
 	cr_expect_eq(dropped, 20, "%d of 20 lagging subscribers got a final server.dropped", dropped);
 	h_client_close(&sub);
+}
+
+/* ---- systemd ----------------------------------------------------------- */
+
+Test(daemon_hostile, tells_systemd_ready_and_feeds_the_watchdog)
+{
+	char path[400];
+	snprintf(path, sizeof path, "%s/notify.sock", env.dir);
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	cr_assert_lt(strlen(path), sizeof a.sun_path);
+	memcpy(a.sun_path, path, strlen(path) + 1);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+	setenv("NOTIFY_SOCKET", path, 1);
+	setenv("WATCHDOG_USEC", "200000", 1);
+	pid_t d = h_start_daemon(&env, NULL);
+	unsetenv("NOTIFY_SOCKET");
+	unsetenv("WATCHDOG_USEC");
+	cr_assert_gt(d, 0);
+	int ready = 0, watchdog = 0;
+	for (int i = 0; i < 100 && (!ready || watchdog < 3); i++) {
+		struct pollfd pf = {fd, POLLIN, 0};
+		if (poll(&pf, 1, 5000) <= 0)
+			break;
+		char msg[256];
+		ssize_t n = recv(fd, msg, sizeof msg - 1, 0);
+		if (n <= 0)
+			break;
+		msg[n] = '\0';
+		ready |= strstr(msg, "READY=1") != NULL;
+		watchdog += ready && strstr(msg, "WATCHDOG=1") != NULL;
+	}
+	cr_expect(ready, "no READY=1 on $NOTIFY_SOCKET");
+	cr_expect_geq(watchdog, 3, "%d WATCHDOG=1 after READY (WATCHDOG_USEC=200000)", watchdog);
+	h_stop_daemon(&env, SIGTERM);
+	int stopping = 0;
+	for (int i = 0; i < 100 && !stopping; i++) {
+		char msg[256];
+		ssize_t n = recv(fd, msg, sizeof msg - 1, MSG_DONTWAIT);
+		if (n <= 0)
+			break;
+		msg[n] = '\0';
+		stopping = strstr(msg, "STOPPING=1") != NULL;
+	}
+	cr_expect(stopping, "no STOPPING=1 when stopped");
+	close(fd);
+}
+
+Test(daemon_hostile, package_reads_are_bounded_in_memory)
+{
+	/* A budget below one package's 3 x size: the read is refused, not done. */
+	const char *extra[] = {"--limit", "package_bytes=100000", NULL};
+	cr_assert_gt(h_start_daemon(&env, extra), 0);
+	const char *pkg = h_make_package(&env, "big", "5.0.0", 48 * 1024, 16 * 1024);
+	cr_assert_not_null(pkg);
+	struct h_client c;
+	h_client_open(&c, env.sock);
+	char params[600];
+	snprintf(params, sizeof params, "{\"package\":\"%s\"}", pkg);
+	cJSON *r = h_call(&c, "package.inspect", params, 10000);
+	cr_expect_eq(h_error_lib_code(r), -13, "a package over the memory budget was read: %d", h_error_lib_code(r));
+	cJSON_Delete(r);
+	h_client_close(&c);
+	h_stop_daemon(&env, SIGTERM);
+	cr_assert_gt(h_start_daemon(&env, NULL), 0);
+	h_client_open(&c, env.sock);
+	r = h_call(&c, "package.inspect", params, 10000);
+	cr_expect_not_null(h_result(r), "within the default budget it is read");
+	cJSON_Delete(r);
+	h_client_close(&c);
 }
