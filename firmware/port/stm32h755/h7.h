@@ -40,7 +40,8 @@
  * counts polls: H7_POLL_LIMIT register reads take >= 5 ms at any clock this
  * port runs (each read of a peripheral register costs several bus cycles),
  * far longer than the oscillators, PLL and regulators need (< 1 ms in
- * DS12919). Later waits count SysTick milliseconds. */
+ * DS12919). Later waits count SysTick milliseconds. Always inlined: the
+ * interrupt and flash paths in ITCM use it and must not call into flash. */
 #define H7_POLL_LIMIT 2000000u
 #define H7_FLASH_ERASE_MS 5000u  /* one 128 KiB sector; DS12919 max ~4 s */
 #define H7_FLASH_PROGRAM_MS 5u   /* one 256-bit flash word; max ~0.1 ms */
@@ -48,7 +49,8 @@
 
 /** Poll until (*reg & mask) == want, at most H7_POLL_LIMIT reads. Returns
  *  true when reached. */
-static inline bool h7_poll(volatile uint32_t *reg, uint32_t mask, uint32_t want)
+__attribute__((always_inline)) static inline bool h7_poll(volatile uint32_t *reg, uint32_t mask,
+                                                        uint32_t want)
 {
 	for (uint32_t i = 0; i < H7_POLL_LIMIT; i++)
 		if ((*reg & mask) == want)

@@ -1,96 +1,36 @@
 /*
- * usb_otg.c - USB CDC-ACM device on USB2 OTG FS (internal PHY, PA11/PA12),
- * written for this port against the DWC2 register model of RM0399.
+ * usb_otg.c - the controller driver under usb_cdc.c: USB2 OTG FS (Synopsys
+ * DWC2, internal PHY, PA11/PA12), slave mode, written for this port against
+ * the DWC2 register model of RM0399.
  *
- * Split as TinyUSB's dcd layer teaches: the interrupt (usb_otg_irq, in ITCM
- * so it runs while bank 1 is busy) only moves bytes between the FIFOs and RAM
- * and sets flags; usb_cdc_poll(), called from the main loop, answers control
- * requests, configures endpoints and starts IN transfers. OUT data flows into
- * a ring; when the ring has no room for another packet the endpoint is left
- * unarmed, so the hardware NAKs the host (flow control, nothing is lost).
+ * Split as TinyUSB's dcd layer: the interrupt (usb_otg_irq, in ITCM so it
+ * runs while bank 1 is busy) drains the RX FIFO, puts bulk OUT bytes into
+ * the stack's ring, does the hardware part of a bus reset, and records
+ * events (usb_cdc_post). It arms nothing and answers nothing: the stack,
+ * in thread context (usb_cdc_poll from the main loop), handles the events
+ * in order and calls the usb_dcd_* functions below. So a data stage is
+ * armed only after its SETUP was handled, and never discarded.
  */
-#include <string.h>
-
 #include "h7.h"
 #include "regs.h"
-#include "usb_desc.h"
+#include "usb_cdc.h"
 
-#define RX_RING 2048u /* power of two */
-#define TX_RING 2048u
 #define OTG_GOTGCTL_BVALOEN (1u << 6)
 #define OTG_GOTGCTL_BVALOVAL (1u << 7)
 #define OTG_DOEPMSK_STUP (1u << 3)
+#define OTG_EPINT_EPDISD (1u << 1)
+#define OTG_PKTSTS_SETUP_DONE 4u
+#define OTG_IRQ_BIT (1u << (OTG_FS_IRQN % 32u))
+#define RXFLVL_MAX 16u /* FIFO entries handled per interrupt (bounded) */
 
-/* ---- shared between interrupt and thread ------------------------------------ */
-static uint8_t rx_ring[RX_RING];
-static volatile uint32_t rx_head; /* written by the IRQ */
-static volatile uint32_t rx_tail; /* written by the thread */
-static volatile uint8_t out_paused;
-static volatile uint8_t in_busy;
-static volatile uint8_t ep0_in_busy;
-static volatile uint8_t setup_pending;
-static volatile uint8_t configured;
-static uint32_t setup_words[2];
-static uint8_t ep0_out_buf[USB_EP0_SIZE];
-static volatile uint32_t ep0_out_len;
-static volatile uint8_t ep0_out_done;
+/* In DTCM (.bss): the interrupt touches only it and registers. */
+static usb_cdc cdc;
+static uint8_t setup_pkt[8];
+static uint8_t ep0_rx[USB_EP0_SIZE];
+static uint32_t ep0_rx_len;
 
-/* ---- thread only ---------------------------------------------------------------- */
-static uint8_t tx_ring[TX_RING];
-static uint32_t tx_head, tx_tail;
-static uint8_t need_zlp;
-static const uint8_t *ep0_tx_ptr;
-static uint32_t ep0_tx_left;
-static uint8_t ep0_tx_zlp;
-static uint8_t ep0_buf[64];
-static uint8_t line_coding[7] = {0x00, 0xC2, 0x01, 0x00, 0, 0, 8}; /* 115200 8N1 */
-static uint8_t expect_line_coding;
-static uint8_t uid_copy[FLBOOT_UID_SIZE];
-
-static RAMFUNC void arm_ep0_out(void)
-{
-	OTG_DOEPTSIZ(0) = OTG_DOEPTSIZ0_STUPCNT3 | (1u << OTG_TSIZ_PKTCNT_SHIFT) | USB_EP0_SIZE;
-	OTG_DOEPCTL(0) |= OTG_EPCTL_EPENA | OTG_EPCTL_CNAK;
-}
-
-static RAMFUNC void arm_data_out(void)
-{
-	OTG_DOEPTSIZ(USB_EP_DATA) = (1u << OTG_TSIZ_PKTCNT_SHIFT) | USB_CDC_DATA_SIZE;
-	OTG_DOEPCTL(USB_EP_DATA) |= OTG_EPCTL_EPENA | OTG_EPCTL_CNAK;
-}
-
-static RAMFUNC uint32_t rx_space(void)
-{
-	return RX_RING - (rx_head - rx_tail);
-}
-
-static RAMFUNC void bus_reset(void)
-{
-	configured = 0;
-	in_busy = 0;
-	ep0_in_busy = 0;
-	out_paused = 0;
-	OTG_DCFG &= ~(0x7Fu << OTG_DCFG_DAD_SHIFT);
-	for (uint32_t ep = 0; ep < 4u; ep++) {
-		OTG_DIEPINT(ep) = 0xFFu;
-		OTG_DOEPINT(ep) = 0xFFu;
-	}
-	OTG_DAINTMSK = (1u << 0) | (1u << 16);
-	OTG_DOEPMSK = OTG_DOEPMSK_STUP | OTG_EPINT_XFRC;
-	OTG_DIEPMSK = OTG_EPINT_XFRC;
-	/* FIFO RAM in 32-bit words: RX 128, EP0 TX 16, data IN 64, notify 16. */
-	OTG_GRXFSIZ = 128u;
-	OTG_DIEPTXF0 = (16u << 16) | 128u;
-	OTG_DIEPTXF(1) = (64u << 16) | 144u;
-	OTG_DIEPTXF(2) = (16u << 16) | 208u;
-	OTG_GRSTCTL = OTG_GRSTCTL_TXFFLSH | OTG_GRSTCTL_TXFNUM_ALL;
-	(void)h7_poll(&OTG_GRSTCTL, OTG_GRSTCTL_TXFFLSH, 0);
-	OTG_GRSTCTL = OTG_GRSTCTL_RXFFLSH;
-	(void)h7_poll(&OTG_GRSTCTL, OTG_GRSTCTL_RXFFLSH, 0);
-	arm_ep0_out();
-}
-
-static RAMFUNC void read_fifo_bytes(uint8_t *dst, uint32_t n)
+/* ---- interrupt ---------------------------------------------------------------- */
+static RAMFUNC void read_fifo(uint8_t *dst, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i += 4u) {
 		uint32_t w = OTG_FIFO(0);
@@ -99,45 +39,82 @@ static RAMFUNC void read_fifo_bytes(uint8_t *dst, uint32_t n)
 	}
 }
 
-/* The interrupt: FIFO <-> RAM and flags, nothing else. */
+static RAMFUNC void flush_tx(uint32_t fifo)
+{
+	OTG_GRSTCTL = OTG_GRSTCTL_TXFFLSH | (fifo << 6);
+	(void)h7_poll(&OTG_GRSTCTL, OTG_GRSTCTL_TXFFLSH, 0);
+}
+
+static RAMFUNC void ep0_setup_ready(void)
+{
+	/* Room for 3 back-to-back SETUPs; the thread arms data/status stages. */
+	OTG_DOEPTSIZ(0) = OTG_DOEPTSIZ0_STUPCNT3 | (1u << OTG_TSIZ_PKTCNT_SHIFT) | USB_EP0_SIZE;
+}
+
+/* The hardware part of a bus reset (the stack resets its state when it
+ * sees the event): every OUT endpoint NAKs, active IN endpoints are
+ * disabled, FIFOs flushed, address 0, only EP0 interrupts. */
+static RAMFUNC void hw_bus_reset(void)
+{
+	for (uint32_t ep = 0; ep < 4u; ep++) {
+		OTG_DOEPCTL(ep) |= OTG_EPCTL_SNAK;
+		if (OTG_DIEPCTL(ep) & OTG_EPCTL_EPENA)
+			OTG_DIEPCTL(ep) |= OTG_EPCTL_EPDIS | OTG_EPCTL_SNAK;
+		if (ep)
+			OTG_DIEPCTL(ep) &= ~OTG_EPCTL_USBAEP;
+		if (ep)
+			OTG_DOEPCTL(ep) &= ~OTG_EPCTL_USBAEP;
+		OTG_DIEPINT(ep) = 0xFFu;
+		OTG_DOEPINT(ep) = 0xFFu;
+	}
+	OTG_DCFG &= ~(0x7Fu << OTG_DCFG_DAD_SHIFT);
+	OTG_DAINTMSK = (1u << 0) | (1u << 16);
+	OTG_DOEPMSK = OTG_DOEPMSK_STUP | OTG_EPINT_XFRC;
+	OTG_DIEPMSK = OTG_EPINT_XFRC;
+	/* FIFO RAM in 32-bit words: RX 128, EP0 TX 16, data IN 64, notify 16. */
+	OTG_GRXFSIZ = 128u;
+	OTG_DIEPTXF0 = (16u << 16) | 128u;
+	OTG_DIEPTXF(1) = (64u << 16) | 144u;
+	OTG_DIEPTXF(2) = (16u << 16) | 208u;
+	flush_tx(0x10u);
+	OTG_GRSTCTL = OTG_GRSTCTL_RXFFLSH;
+	(void)h7_poll(&OTG_GRSTCTL, OTG_GRSTCTL_RXFFLSH, 0);
+	ep0_setup_ready();
+}
+
 RAMFUNC void usb_otg_irq(void)
 {
 	uint32_t st = OTG_GINTSTS & OTG_GINTMSK;
 
 	if (st & OTG_GINT_USBRST) {
 		OTG_GINTSTS = OTG_GINT_USBRST;
-		bus_reset();
+		hw_bus_reset();
+		usb_cdc_post(&cdc, USB_EV_RESET, 0, 0);
 	}
 	if (st & OTG_GINT_ENUMDNE) {
 		OTG_GINTSTS = OTG_GINT_ENUMDNE;
 		OTG_DIEPCTL(0) &= ~3u; /* MPSIZ 0 = 64 bytes */
 		OTG_DCTL |= OTG_DCTL_CGINAK;
 	}
-	while (OTG_GINTSTS & OTG_GINT_RXFLVL) {
+	for (uint32_t k = 0; k < RXFLVL_MAX && (OTG_GINTSTS & OTG_GINT_RXFLVL); k++) {
 		uint32_t s = OTG_GRXSTSP;
 		uint32_t ep = OTG_RXSTS_EPNUM(s), n = OTG_RXSTS_BCNT(s);
+		uint8_t pkt[USB_CDC_DATA_SIZE];
 		switch (OTG_RXSTS_PKTSTS(s)) {
-		case OTG_PKTSTS_SETUP_DATA:
-			setup_words[0] = OTG_FIFO(0);
-			setup_words[1] = OTG_FIFO(0);
+		case OTG_PKTSTS_SETUP_DATA: /* the last of back-to-back SETUPs wins */
+			read_fifo(setup_pkt, 8u);
 			break;
-		case OTG_PKTSTS_OUT_DATA:
-			if (ep == 0) {
-				uint32_t take = n < sizeof(ep0_out_buf) ? n : sizeof(ep0_out_buf);
-				read_fifo_bytes(ep0_out_buf, take);
-				for (uint32_t i = (take + 3u) / 4u; i < (n + 3u) / 4u; i++)
-					(void)OTG_FIFO(0);
-				ep0_out_len = take;
-			} else {
-				/* Armed only when the ring has room for a whole packet. */
-				for (uint32_t i = 0; i < n; i += 4u) {
-					uint32_t w = OTG_FIFO(0);
-					for (uint32_t k = 0; k < 4u && i + k < n; k++)
-						rx_ring[(rx_head + i + k) & (RX_RING - 1u)] = (uint8_t)(w >> (8u * k));
-				}
-				rx_head += n;
-			}
+		case OTG_PKTSTS_OUT_DATA: {
+			uint32_t take = n < sizeof(pkt) ? n : sizeof(pkt);
+			read_fifo(ep == 0 ? ep0_rx : pkt, take);
+			for (uint32_t i = (take + 3u) / 4u; i < (n + 3u) / 4u; i++)
+				(void)OTG_FIFO(0);
+			if (ep == 0)
+				ep0_rx_len = take;
+			else if (ep == USB_EP_DATA)
+				usb_cdc_rx_put(&cdc, pkt, take);
 			break;
+		}
 		default: /* transfer / setup complete markers carry no data */
 			break;
 		}
@@ -147,21 +124,19 @@ RAMFUNC void usb_otg_irq(void)
 		if (daint & 1u) {
 			uint32_t i = OTG_DOEPINT(0);
 			OTG_DOEPINT(0) = i;
-			if (i & OTG_EPINT_STUP)
-				setup_pending = 1;
-			else if (i & OTG_EPINT_XFRC)
-				ep0_out_done = 1;
-			arm_ep0_out();
+			/* A data packet that completed before a new SETUP came first. */
+			if (i & OTG_EPINT_XFRC)
+				usb_cdc_post(&cdc, USB_EV_EP0_OUT, ep0_rx, ep0_rx_len);
+			if (i & OTG_EPINT_STUP) {
+				usb_cdc_post(&cdc, USB_EV_SETUP, setup_pkt, 8u);
+				OTG_DOEPTSIZ(0) |= OTG_DOEPTSIZ0_STUPCNT3;
+			}
 		}
 		if (daint & (1u << USB_EP_DATA)) {
 			uint32_t i = OTG_DOEPINT(USB_EP_DATA);
 			OTG_DOEPINT(USB_EP_DATA) = i;
-			if (i & OTG_EPINT_XFRC) {
-				if (rx_space() >= USB_CDC_DATA_SIZE)
-					arm_data_out();
-				else
-					out_paused = 1;
-			}
+			if (i & OTG_EPINT_XFRC)
+				usb_cdc_post(&cdc, USB_EV_OUT_DONE, 0, 0);
 		}
 	}
 	if (st & OTG_GINT_IEPINT) {
@@ -170,22 +145,39 @@ RAMFUNC void usb_otg_irq(void)
 			uint32_t i = OTG_DIEPINT(0);
 			OTG_DIEPINT(0) = i;
 			if (i & OTG_EPINT_XFRC)
-				ep0_in_busy = 0;
+				usb_cdc_post(&cdc, USB_EV_EP0_IN_DONE, 0, 0);
 		}
 		if (daint & (1u << USB_EP_DATA)) {
 			uint32_t i = OTG_DIEPINT(USB_EP_DATA);
 			OTG_DIEPINT(USB_EP_DATA) = i;
 			if (i & OTG_EPINT_XFRC)
-				in_busy = 0;
+				usb_cdc_post(&cdc, USB_EV_IN_DONE, 0, 0);
 		}
 	}
 }
 
-/* ---- thread side ------------------------------------------------------------------ */
+/* ---- what usb_cdc.c asks for (thread context) ------------------------------------ */
+void usb_dcd_irq_off(void)
+{
+	NVIC_ICER(OTG_FS_IRQN / 32u) = OTG_IRQ_BIT;
+	dsb();
+	isb();
+}
+
+void usb_dcd_irq_on(void)
+{
+	NVIC_ISER(OTG_FS_IRQN / 32u) = OTG_IRQ_BIT;
+}
+
+uint32_t usb_dcd_millis(void)
+{
+	return h7_millis();
+}
+
 static void write_fifo(uint32_t ep, const uint8_t *src, uint32_t n)
 {
 	OTG_DIEPTSIZ(ep) = (1u << OTG_TSIZ_PKTCNT_SHIFT) | n;
-	OTG_DIEPCTL(ep) |= OTG_EPCTL_EPENA | OTG_EPCTL_CNAK;
+	OTG_DIEPCTL(ep) = (OTG_DIEPCTL(ep) & ~OTG_EPCTL_STALL) | OTG_EPCTL_EPENA | OTG_EPCTL_CNAK;
 	for (uint32_t i = 0; i < n; i += 4u) {
 		uint32_t w = 0;
 		for (uint32_t k = 0; k < 4u && i + k < n; k++)
@@ -194,176 +186,124 @@ static void write_fifo(uint32_t ep, const uint8_t *src, uint32_t n)
 	}
 }
 
-static void ep0_send(const uint8_t *data, uint32_t len, uint32_t wlength)
+void usb_dcd_set_address(uint8_t addr)
 {
-	if (len > wlength)
-		len = wlength;
-	ep0_tx_ptr = data;
-	ep0_tx_left = len;
-	/* A reply shorter than asked for that ends on a full packet needs a ZLP. */
-	ep0_tx_zlp = len < wlength && len % USB_EP0_SIZE == 0;
-	uint32_t n = len < USB_EP0_SIZE ? len : USB_EP0_SIZE;
-	ep0_in_busy = 1;
-	write_fifo(0, data, n);
-	ep0_tx_ptr += n;
-	ep0_tx_left -= n;
+	OTG_DCFG = (OTG_DCFG & ~(0x7Fu << OTG_DCFG_DAD_SHIFT)) | ((uint32_t)(addr & 0x7Fu) << OTG_DCFG_DAD_SHIFT);
 }
 
-static void ep0_stall(void)
+void usb_dcd_ep0_in(const uint8_t *data, uint32_t len)
+{
+	write_fifo(0, data, len);
+}
+
+void usb_dcd_ep0_out(void)
+{
+	if (OTG_DOEPCTL(0) & OTG_EPCTL_EPENA)
+		return;
+	ep0_setup_ready();
+	OTG_DOEPCTL(0) = (OTG_DOEPCTL(0) & ~OTG_EPCTL_STALL) | OTG_EPCTL_EPENA | OTG_EPCTL_CNAK;
+}
+
+/* Disable an enabled IN endpoint (bounded wait for EPDISD) and flush its FIFO. */
+static void in_disable(uint32_t ep)
+{
+	if (OTG_DIEPCTL(ep) & OTG_EPCTL_EPENA) {
+		OTG_DIEPCTL(ep) |= OTG_EPCTL_EPDIS | OTG_EPCTL_SNAK;
+		(void)h7_poll(&OTG_DIEPINT(ep), OTG_EPINT_EPDISD, OTG_EPINT_EPDISD);
+		OTG_DIEPINT(ep) = OTG_EPINT_EPDISD;
+	}
+	flush_tx(ep);
+}
+
+void usb_dcd_ep0_abort(void)
+{
+	in_disable(0);
+}
+
+void usb_dcd_ep0_stall(void)
 {
 	OTG_DIEPCTL(0) |= OTG_EPCTL_STALL;
 	OTG_DOEPCTL(0) |= OTG_EPCTL_STALL;
 }
 
-static void configure_endpoints(void)
+void usb_dcd_ep_open(void)
 {
 	OTG_DOEPCTL(USB_EP_DATA) = OTG_EPCTL_USBAEP | (2u << OTG_EPCTL_EPTYP_SHIFT) | OTG_EPCTL_SD0PID |
-	                           USB_CDC_DATA_SIZE;
+	                           OTG_EPCTL_SNAK | USB_CDC_DATA_SIZE;
 	OTG_DIEPCTL(USB_EP_DATA) = OTG_EPCTL_USBAEP | (2u << OTG_EPCTL_EPTYP_SHIFT) | OTG_EPCTL_SD0PID |
 	                           (1u << OTG_EPCTL_TXFNUM_SHIFT) | USB_CDC_DATA_SIZE;
 	OTG_DIEPCTL(USB_EP_NOTIFY) = OTG_EPCTL_USBAEP | (3u << OTG_EPCTL_EPTYP_SHIFT) | OTG_EPCTL_SD0PID |
 	                             (2u << OTG_EPCTL_TXFNUM_SHIFT) | USB_CDC_NOTIFY_SIZE;
 	OTG_DAINTMSK |= (1u << USB_EP_DATA) | (1u << (16u + USB_EP_DATA));
-	__asm__ volatile("cpsid i" ::: "memory");
-	if (rx_space() >= USB_CDC_DATA_SIZE)
-		arm_data_out();
-	else
-		out_paused = 1;
-	configured = 1;
-	__asm__ volatile("cpsie i" ::: "memory");
 }
 
-static void handle_setup(const uint8_t *s)
+void usb_dcd_ep_close(void)
 {
-	uint8_t type = s[0], req = s[1];
-	uint16_t value = (uint16_t)(s[2] | s[3] << 8);
-	uint16_t length = (uint16_t)(s[6] | s[7] << 8);
+	OTG_DAINTMSK &= ~((1u << USB_EP_DATA) | (1u << (16u + USB_EP_DATA)));
+	OTG_DOEPCTL(USB_EP_DATA) |= OTG_EPCTL_SNAK;
+	if (OTG_DOEPCTL(USB_EP_DATA) & OTG_EPCTL_EPENA)
+		OTG_DOEPCTL(USB_EP_DATA) |= OTG_EPCTL_EPDIS;
+	OTG_DOEPCTL(USB_EP_DATA) &= ~OTG_EPCTL_USBAEP;
+	in_disable(USB_EP_DATA);
+	in_disable(USB_EP_NOTIFY);
+	OTG_DIEPCTL(USB_EP_DATA) &= ~OTG_EPCTL_USBAEP;
+	OTG_DIEPCTL(USB_EP_NOTIFY) &= ~OTG_EPCTL_USBAEP;
+}
 
-	OTG_DIEPCTL(0) &= ~OTG_EPCTL_STALL;
-	if (type == 0x80 && req == 6) { /* GET_DESCRIPTOR */
-		uint8_t dtype = (uint8_t)(value >> 8);
-		if (dtype == 1) {
-			ep0_send(usb_device_desc, sizeof(usb_device_desc), length);
-		} else if (dtype == 2) {
-			ep0_send(usb_config_desc, sizeof(usb_config_desc), length);
-		} else if (dtype == 3) {
-			size_t n = usb_string_desc((uint8_t)value, uid_copy, ep0_buf, sizeof(ep0_buf));
-			if (n)
-				ep0_send(ep0_buf, (uint32_t)n, length);
-			else
-				ep0_stall();
+void usb_dcd_ep_stall(uint8_t ep_addr, bool stall)
+{
+	uint32_t ep = ep_addr & 0x7Fu;
+	if (ep_addr & 0x80u) {
+		if (stall) {
+			in_disable(ep);
+			OTG_DIEPCTL(ep) |= OTG_EPCTL_STALL;
 		} else {
-			ep0_stall();
+			OTG_DIEPCTL(ep) = (OTG_DIEPCTL(ep) & ~OTG_EPCTL_STALL) | OTG_EPCTL_SD0PID;
 		}
-	} else if (type == 0x00 && req == 5) { /* SET_ADDRESS: DWC2 takes it before the status stage */
-		OTG_DCFG = (OTG_DCFG & ~(0x7Fu << OTG_DCFG_DAD_SHIFT)) | ((value & 0x7Fu) << OTG_DCFG_DAD_SHIFT);
-		ep0_send(0, 0, 0);
-	} else if (type == 0x00 && req == 9) { /* SET_CONFIGURATION */
-		if (value == 1)
-			configure_endpoints();
-		ep0_send(0, 0, 0);
-	} else if (type == 0x80 && req == 8) { /* GET_CONFIGURATION */
-		ep0_buf[0] = configured ? 1 : 0;
-		ep0_send(ep0_buf, 1, length);
-	} else if ((type & 0x7F) <= 0x02 && req == 0 && (type & 0x80)) { /* GET_STATUS */
-		ep0_buf[0] = 0;
-		ep0_buf[1] = 0;
-		ep0_send(ep0_buf, 2, length);
-	} else if (type == 0x21 && req == 0x20) { /* SET_LINE_CODING: data stage follows */
-		expect_line_coding = 1;
-	} else if (type == 0xA1 && req == 0x21) { /* GET_LINE_CODING */
-		ep0_send(line_coding, sizeof(line_coding), length);
-	} else if (type == 0x21 && req == 0x22) { /* SET_CONTROL_LINE_STATE */
-		ep0_send(0, 0, 0);
-	} else if (type == 0x01 && req == 11) { /* SET_INTERFACE (alt 0 only) */
-		ep0_send(0, 0, 0);
 	} else {
-		ep0_stall();
+		if (stall)
+			OTG_DOEPCTL(ep) |= OTG_EPCTL_STALL;
+		else
+			OTG_DOEPCTL(ep) = (OTG_DOEPCTL(ep) & ~OTG_EPCTL_STALL) | OTG_EPCTL_SD0PID;
 	}
 }
 
+void usb_dcd_ep_reset_toggles(void)
+{
+	OTG_DIEPCTL(USB_EP_DATA) |= OTG_EPCTL_SD0PID;
+	OTG_DOEPCTL(USB_EP_DATA) |= OTG_EPCTL_SD0PID;
+}
+
+void usb_dcd_in(const uint8_t *data, uint32_t len)
+{
+	write_fifo(USB_EP_DATA, data, len);
+}
+
+void usb_dcd_out(uint32_t len)
+{
+	OTG_DOEPTSIZ(USB_EP_DATA) = ((len / USB_CDC_DATA_SIZE) << OTG_TSIZ_PKTCNT_SHIFT) | len;
+	OTG_DOEPCTL(USB_EP_DATA) |= OTG_EPCTL_EPENA | OTG_EPCTL_CNAK;
+}
+
+/* ---- the h7.h interface ------------------------------------------------------------ */
 void usb_cdc_poll(void)
 {
-	if (setup_pending) {
-		uint8_t s[8];
-		__asm__ volatile("cpsid i" ::: "memory");
-		setup_pending = 0;
-		ep0_out_done = 0;
-		memcpy(s, setup_words, sizeof(s));
-		__asm__ volatile("cpsie i" ::: "memory");
-		expect_line_coding = 0;
-		handle_setup(s);
-	}
-	if (ep0_out_done) {
-		ep0_out_done = 0;
-		if (expect_line_coding && ep0_out_len >= sizeof(line_coding)) {
-			memcpy(line_coding, ep0_out_buf, sizeof(line_coding));
-			expect_line_coding = 0;
-			ep0_send(0, 0, 0);
-		}
-	}
-	if (!ep0_in_busy && (ep0_tx_left || ep0_tx_zlp)) {
-		uint32_t n = ep0_tx_left < USB_EP0_SIZE ? ep0_tx_left : USB_EP0_SIZE;
-		if (n == 0)
-			ep0_tx_zlp = 0;
-		ep0_in_busy = 1;
-		write_fifo(0, ep0_tx_ptr, n);
-		ep0_tx_ptr += n;
-		ep0_tx_left -= n;
-	}
-	if (configured && !in_busy && (tx_head != tx_tail || need_zlp)) {
-		uint8_t pkt[USB_CDC_DATA_SIZE];
-		uint32_t n = 0;
-		while (n < sizeof(pkt) && tx_tail != tx_head)
-			pkt[n++] = tx_ring[tx_tail++ & (TX_RING - 1u)];
-		need_zlp = n == USB_CDC_DATA_SIZE && tx_tail == tx_head;
-		in_busy = 1;
-		write_fifo(USB_EP_DATA, pkt, n);
-	}
+	usb_cdc_task(&cdc);
 }
 
 uint32_t usb_cdc_read(uint8_t *buf, uint32_t cap)
 {
-	uint32_t n = 0;
-	uint32_t head = rx_head;
-	while (n < cap && rx_tail != head) {
-		buf[n++] = rx_ring[rx_tail & (RX_RING - 1u)];
-		rx_tail = rx_tail + 1u;
-	}
-	if (out_paused && rx_space() >= USB_CDC_DATA_SIZE) {
-		__asm__ volatile("cpsid i" ::: "memory");
-		out_paused = 0;
-		if (configured)
-			arm_data_out();
-		__asm__ volatile("cpsie i" ::: "memory");
-	}
-	usb_cdc_poll();
-	return n;
+	return usb_cdc_rx(&cdc, buf, cap);
 }
 
 void usb_cdc_write(const uint8_t *buf, uint32_t len)
 {
-	uint32_t t0 = h7_millis();
-	for (uint32_t i = 0; i < len; i++) {
-		while (tx_head - tx_tail >= TX_RING) {
-			uint32_t tail = tx_tail;
-			usb_cdc_poll();
-			if (tx_tail != tail)
-				t0 = h7_millis();
-			/* Host gone, or not reading (port closed, process stopped):
-			 * drop rather than hang the bootloader; the host's protocol
-			 * layer retries what it missed. */
-			if (!configured || h7_millis() - t0 > H7_USB_WRITE_STALL_MS)
-				return;
-		}
-		tx_ring[tx_head++ & (TX_RING - 1u)] = buf[i];
-	}
-	usb_cdc_poll();
+	(void)usb_cdc_tx(&cdc, buf, len, H7_USB_WRITE_STALL_MS);
 }
 
 bool usb_cdc_init(const uint8_t uid[FLBOOT_UID_SIZE])
 {
-	memcpy(uid_copy, uid, sizeof(uid_copy));
+	usb_cdc_setup_state(&cdc, uid);
 	RCC_C1_AHB4ENR |= RCC_AHB4_GPIOA;
 	(void)RCC_C1_AHB4ENR;
 	/* PA11 (DM), PA12 (DP): alternate function 10, very high speed. */
@@ -399,7 +339,7 @@ bool usb_cdc_init(const uint8_t uid[FLBOOT_UID_SIZE])
 	OTG_GINTMSK = OTG_GINT_USBRST | OTG_GINT_ENUMDNE | OTG_GINT_RXFLVL | OTG_GINT_IEPINT |
 	              OTG_GINT_OEPINT;
 	OTG_GAHBCFG = OTG_GAHBCFG_GINTMSK;
-	NVIC_ISER(OTG_FS_IRQN / 32u) = 1u << (OTG_FS_IRQN % 32u);
+	NVIC_ISER(OTG_FS_IRQN / 32u) = OTG_IRQ_BIT;
 	OTG_DCTL &= ~OTG_DCTL_SDIS; /* connect: pull-up on DP */
 	return true;
 }
@@ -411,10 +351,9 @@ void usb_cdc_deinit(void)
 	if (!(RCC_C1_AHB1ENR & RCC_AHB1_USB2OTGFS))
 		return;
 	OTG_DCTL |= OTG_DCTL_SDIS;
-	NVIC_ICER(OTG_FS_IRQN / 32u) = 1u << (OTG_FS_IRQN % 32u);
+	NVIC_ICER(OTG_FS_IRQN / 32u) = OTG_IRQ_BIT;
 	RCC_AHB1RSTR |= RCC_AHB1_USB2OTGFS;
 	RCC_AHB1RSTR &= ~RCC_AHB1_USB2OTGFS;
 	RCC_C1_AHB1ENR &= ~RCC_AHB1_USB2OTGFS;
-	NVIC_ICPR(OTG_FS_IRQN / 32u) = 1u << (OTG_FS_IRQN % 32u);
-	configured = 0;
+	NVIC_ICPR(OTG_FS_IRQN / 32u) = OTG_IRQ_BIT;
 }
