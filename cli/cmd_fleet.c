@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "args.h"
 #include "cli.h"
 #include "flasher.h"
 
@@ -462,18 +463,11 @@ static void csv_field(const char *s, int last)
 	putchar(last ? '\n' : ',');
 }
 
-static int fleet_report(struct conn *c, const char *format, const char *batch)
+static int fleet_report(struct conn *c, const char *format, long long batch)
 {
 	cJSON *p = cJSON_CreateObject();
-	if (batch) {
-		char *end;
-		long long b = strtoll(batch, &end, 10);
-		if (!*batch || *end || b <= 0) {
-			cJSON_Delete(p);
-			return cli_usage_error("fleet report", "--batch wants a batch number, not '%s'", batch);
-		}
-		cJSON_AddNumberToObject(p, "batch", (double)b);
-	}
+	if (batch)
+		cJSON_AddNumberToObject(p, "batch", (double)batch);
 	cJSON *r = conn_call(c, "history.list", p);
 	if (!r || cJSON_GetObjectItem(r, "error")) {
 		int rc = r ? rpc_fail(r, "report") : cli_exit_code(FLASHER_EDISCONNECTED);
@@ -522,90 +516,107 @@ static int fleet_report(struct conn *c, const char *format, const char *batch)
 static void usage(FILE *out)
 {
 	fprintf(out, "Usage:\n"
-	             "  flasher fleet list [--json]\n"
-	             "  flasher fleet update PKG (--all | --unit UID...) [--no-reboot] [--json]\n"
-	             "  flasher fleet report [--format json|csv] [--batch ID]\n\n"
-	             "Drives many units at once through flasherd. Every subcommand takes\n"
-	             "--socket PATH (default $FLASHERD_SOCKET, $XDG_RUNTIME_DIR/flasherd.sock,\n"
-	             "/run/flasherd.sock). UID is a unit's 24-hex-digit uid, serial, port or nickname.\n"
-	             "update draws one line per unit on a terminal, prints plain lines otherwise,\n"
-	             "and with --json prints the daemon's events as JSON lines.\n");
+	             "  flasher fleet list [--socket PATH] [--json]\n"
+	             "  flasher fleet update [--socket PATH] PKG (--all | --unit UID...) [--no-reboot] [--json]\n"
+	             "  flasher fleet report [--socket PATH] [--format json|csv] [--batch ID]\n"
+	             "Drive many units at once through flasherd.\n\n"
+	             "--socket PATH defaults to $FLASHERD_SOCKET, $XDG_RUNTIME_DIR/flasherd.sock,\n"
+	             "/run/flasherd.sock. Run 'flasher fleet SUBCOMMAND --help' for its options.\n");
+}
+
+#define SOCKET_OPT(dest)                                                                                     \
+	CLI_OPT_STRING("socket", 0, &(dest), "PATH",                                                         \
+	               "flasherd's socket (default: $FLASHERD_SOCKET,\n$XDG_RUNTIME_DIR/flasherd.sock, /run/flasherd.sock)")
+
+static int parse_format(const char *value, void *dest, char *why, size_t why_size)
+{
+	if (strcmp(value, "json") && strcmp(value, "csv")) {
+		snprintf(why, why_size, "json or csv, not '%s'", value);
+		return -1;
+	}
+	*(const char **)dest = value;
+	return 0;
+}
+
+static int parse_batch(const char *value, void *dest, char *why, size_t why_size)
+{
+	char *end;
+	long long b = strtoll(value, &end, 10);
+	if (!*value || *end || b <= 0) {
+		snprintf(why, why_size, "wants a batch number, not '%s'", value);
+		return -1;
+	}
+	*(long long *)dest = b;
+	return 0;
 }
 
 int cmd_fleet(int argc, char **argv)
 {
-	const char *sock = NULL, *format = "json", *batch = NULL, *pkg = NULL;
-	int json = 0, all = 0, no_reboot = 0, nunits = 0;
-	char **units = calloc((size_t)argc + 1, sizeof *units);
+	const char *sock = NULL, *format = "json";
+	long long batch = 0;
+	int json = 0, all = 0, no_reboot = 0;
+	cli_list units = {0};
 	const char *sub = argc > 1 ? argv[1] : NULL;
-	int rc = CLI_EXIT_OK;
-	if (!units)
-		return cli_exit_code(FLASHER_ENOMEM);
 	if (!sub || !strcmp(sub, "--help") || !strcmp(sub, "-h")) {
 		usage(sub ? stdout : stderr);
-		free(units);
 		return sub ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 	}
-	for (int i = 2; i < argc; i++) {
-		const char *s = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-		if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
-			usage(stdout);
-			free(units);
-			return CLI_EXIT_OK;
-		} else if (!strcmp(s, "--json")) {
-			json = 1;
-		} else if (!strcmp(s, "--all")) {
-			all = 1;
-		} else if (!strcmp(s, "--no-reboot")) {
-			no_reboot = 1;
-		} else if (!strcmp(s, "--socket") || !strcmp(s, "--unit") || !strcmp(s, "--format") || !strcmp(s, "--batch")) {
-			if (!val) {
-				free(units);
-				return cli_usage_error("fleet", "%s needs a value", s);
-			}
-			i++;
-			if (!strcmp(s, "--socket"))
-				sock = val;
-			else if (!strcmp(s, "--unit"))
-				units[nunits++] = (char *)val;
-			else if (!strcmp(s, "--format"))
-				format = val;
-			else
-				batch = val;
-		} else if (s[0] == '-') {
-			free(units);
-			return cli_usage_error("fleet", "unknown option '%s'", s);
-		} else if (!pkg && !strcmp(sub, "update")) {
-			pkg = s;
-		} else {
-			free(units);
-			return cli_usage_error("fleet", "unexpected argument '%s'", s);
-		}
-	}
-	if (strcmp(sub, "list") && strcmp(sub, "update") && strcmp(sub, "report")) {
-		free(units);
+	const cli_opt list_opts[] = {
+	        SOCKET_OPT(sock),
+	        CLI_OPT_FLAG("json", 0, &json, "print the daemon's unit list as one JSON object"),
+	        CLI_END,
+	};
+	const cli_opt update_opts[] = {
+	        SOCKET_OPT(sock),
+	        CLI_OPT_FLAG("all", 0, &all, "update every unit flasherd knows"),
+	        CLI_OPT_LIST("unit", &units, "UID", 0, "update this unit (uid, serial, port or nickname);\nrepeatable"),
+	        CLI_OPT_FLAG("no-reboot", 0, &no_reboot, "stop once the activation is recorded (it applies\nat the next reboot)"),
+	        CLI_OPT_FLAG("json", 0, &json, "one JSON event per line on stdout"),
+	        CLI_END,
+	};
+	const cli_opt report_opts[] = {
+	        SOCKET_OPT(sock),
+	        CLI_OPT_CUSTOM("format", &format, "FORMAT", parse_format, "json (default) or csv"),
+	        CLI_OPT_CUSTOM("batch", &batch, "ID", parse_batch, "only the jobs of this batch"),
+	        CLI_END,
+	};
+	const cli_spec specs[] = {
+	        {"fleet list", "", 0, 0, "List the units flasherd knows.", NULL, list_opts, NULL},
+	        {"fleet update", "PKG", 1, 1, "Update many units through flasherd.",
+	         "Starts one batch: every named unit (or --all) is updated with PKG by flasherd.\n"
+	         "Draws one line per unit on a terminal, prints plain lines otherwise.\n",
+	         update_opts, NULL},
+	        {"fleet report", "", 0, 0, "Print flasherd's update history.", NULL, report_opts, NULL},
+	};
+	const cli_spec *spec = NULL;
+	for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++)
+		if (!strcmp(sub, specs[i].name + 6))
+			spec = &specs[i];
+	if (!spec)
 		return cli_usage_error("fleet", "unknown subcommand '%s' (list, update, report)", sub);
+	const char *pos[1];
+	int npos;
+	int rc = cli_parse(spec, argc - 1, argv + 1, pos, &npos);
+	if (rc) {
+		free(units.v);
+		return rc == CLI_PARSED_HELP ? CLI_EXIT_OK : rc;
 	}
-	if (!strcmp(sub, "update") && (!pkg || all == (nunits > 0))) {
-		free(units);
-		return cli_usage_error("fleet update", "give PKG and either --all or --unit UID...");
-	}
-	if (!strcmp(sub, "report") && strcmp(format, "json") && strcmp(format, "csv")) {
-		free(units);
-		return cli_usage_error("fleet report", "--format is json or csv, not '%s'", format);
+	if (spec == &specs[1] && all == (units.n > 0)) {
+		free(units.v);
+		return cli_usage_error("fleet update", "give either --all or --unit UID...");
 	}
 	struct conn c;
 	if (conn_open(&c, sock ? sock : default_socket()) != 0) {
-		free(units);
+		free(units.v);
 		return cli_exit_code(FLASHER_ENOTFOUND);
 	}
-	if (!strcmp(sub, "list"))
+	if (spec == &specs[0])
 		rc = fleet_list(&c, json);
-	else if (!strcmp(sub, "update"))
-		rc = fleet_update(&c, pkg, all, units, nunits, no_reboot, json);
+	else if (spec == &specs[1])
+		rc = fleet_update(&c, pos[0], all, (char **)units.v, units.n, no_reboot, json);
 	else
 		rc = fleet_report(&c, format, batch);
 	conn_close(&c);
-	free(units);
+	free(units.v);
 	return rc;
 }

@@ -1,70 +1,38 @@
 /* flasher keygen: the vendor's signing key (and the product's encryption
  * key) for signed and encrypted packages (docs/signing.md). */
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
 
+#include "args.h"
 #include "cli.h"
 #include "flasher.h"
 
-static void keygen_help(FILE *out)
-{
-	fprintf(out,
-	        "Usage: flasher keygen -o KEY [--encryption] [--json]\n\n"
-	        "Create a new ed25519 signing key pair: KEY (the private key, mode 0600,\n"
-	        "never overwritten) and KEY.pub (the public key, for units and for\n"
-	        "'flasher inspect --key'). Sign packages with 'flasher pack ... --sign KEY'.\n"
-	        "With --encryption, create the product's XChaCha20-Poly1305 key instead\n"
-	        "(KEY only, mode 0600), for 'flasher pack --encrypt KEY' and provisioning.\n\n"
-	        "Keep private keys off build machines: 'pack --sign' also reads\n"
-	        "fd:N (an inherited descriptor) and env:NAME (a CI secret variable).\n\n"
-	        "Options:\n"
-	        "  -o, --output KEY   where to write the key (required)\n"
-	        "      --encryption   an encryption key, not a signing key pair\n"
-	        "      --json         print {\"private\":...,\"public\":...,\"key_id\":...}\n"
-	        "  -h, --help         this help\n");
-}
-
 int cmd_keygen(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"output", required_argument, NULL, 'o'},
-		{"encryption", no_argument, NULL, 'e'},
-		{"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
 	const char *out = NULL;
-	int json = 0, enc = 0, c, err;
-
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":o:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'o':
-			if (out)
-				return cli_usage_error("keygen", "-o/--output given twice");
-			out = optarg;
-			break;
-		case 'e':
-			enc = 1;
-			break;
-		case 'j':
-			json = 1;
-			break;
-		case 'h':
-			keygen_help(stdout);
-			return CLI_EXIT_OK;
-		case ':':
-			return cli_usage_error("keygen", "%s needs a value", argv[optind - 1]);
-		default:
-			return cli_usage_error("keygen", "unknown option '%s'", argv[optind - 1]);
-		}
-	}
-	if (optind < argc)
-		return cli_usage_error("keygen", "unexpected argument '%s'", argv[optind]);
+	int json = 0, enc = 0, err;
+	const cli_opt opts[] = {
+	        CLI_OPT_STRING("output", 'o', &out, "KEY", "where to write the key (required)"),
+	        CLI_OPT_FLAG("encryption", 0, &enc, "an encryption key, not a signing key pair"),
+	        CLI_OPT_FLAG("json", 0, &json, "print {\"private\":...,\"public\":...,\"key_id\":...}"),
+	        CLI_END,
+	};
+	const cli_spec spec = {"keygen", "", 0, 0, "Create a signing key pair (or an encryption key).",
+	                       "Creates a new ed25519 signing key pair: KEY (the private key, mode 0600,\n"
+	                       "never overwritten) and KEY.pub (the public key, for units and for\n"
+	                       "'flasher inspect --key'). Sign packages with 'flasher pack ... --sign KEY'.\n"
+	                       "With --encryption, creates the product's XChaCha20-Poly1305 key instead\n"
+	                       "(KEY only, mode 0600), for 'flasher pack --encrypt KEY' and provisioning.\n\n"
+	                       "Keep private keys off build machines: 'pack --sign' also reads\n"
+	                       "fd:N (an inherited descriptor) and env:NAME (a CI secret variable).\n",
+	                       opts, NULL};
+	const char *pos[1];
+	int npos;
+	int rc = cli_parse(&spec, argc, argv, pos, &npos);
+	if (rc)
+		return rc == CLI_PARSED_HELP ? CLI_EXIT_OK : rc;
 	if (!out)
 		return cli_usage_error("keygen", "-o KEY is required");
 	err = enc ? flasher_enckey_generate(out) : flasher_keygen(out);

@@ -4,38 +4,33 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "args.h"
 #include "cli.h"
 #include "flasher.h"
-
-static void help(FILE *out)
-{
-	fprintf(out, "Usage: flasher list [--json] [--all]\n\n"
-	             "List connected units (USB %04x:%04x): port, VID:PID, serial number (the unit's uid,\n"
-	             "which PORT arguments accept) and description.\n\n"
-	             "  --all   list every USB serial port, not only flasher units\n"
-	             "  --json  print one JSON document on stdout:\n"
-	             "          {\"ports\":[{\"path\":...,\"vid\":\"0483\",\"pid\":\"5740\",\"serial\":...,\n"
-	             "                     \"description\":...,\"bus\":N,\"address\":N},...]}\n",
-	        FLASHER_USB_VID, FLASHER_USB_PID);
-}
 
 int cmd_list(int argc, char **argv)
 {
 	int json = 0, all = 0;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--json"))
-			json = 1;
-		else if (!strcmp(argv[i], "--all"))
-			all = 1;
-		else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			help(stdout);
-			return CLI_EXIT_OK;
-		} else
-			return cli_usage_error("list", "unknown argument '%s'", argv[i]);
-	}
+	const cli_opt opts[] = {
+	        CLI_OPT_FLAG("all", 0, &all, "list every USB serial port, not only flasher units"),
+	        CLI_OPT_FLAG("json", 0, &json,
+	                     "print one JSON object on stdout:\n"
+	                     "{\"ports\":[{\"path\",\"vid\",\"pid\",\"serial\",\"description\",\n"
+	                     "  \"bus\",\"address\"},...]}"),
+	        CLI_END,
+	};
+	const cli_spec spec = {"list", "", 0, 0, "List connected units.",
+	                       "Lists the connected units (USB 0483:5740): port, VID:PID, serial number (the unit's\n"
+	                       "uid, which PORT arguments accept) and description.\n",
+	                       opts, NULL};
+	const char *pos[1];
+	int npos;
+	int rc = cli_parse(&spec, argc, argv, pos, &npos);
+	if (rc)
+		return rc == CLI_PARSED_HELP ? CLI_EXIT_OK : rc;
 	flasher_port_info *ports;
 	size_t n;
-	int rc = flasher_port_list(&ports, &n, all);
+	rc = flasher_port_list(&ports, &n, all);
 	if (rc < 0)
 		return cli_fail(rc, "list");
 	if (json) {

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "args.h"
 #include "cli.h"
 #include "unit_json.h"
 #include "flasher.h"
@@ -18,74 +19,29 @@ typedef struct unit_args {
 	const char *pos[2];     /* PORT [PKG] */
 	int npos;
 	int json;
-	int help;
 	int no_compress;
 	int bootloader;
 	int no_reboot;
 	const char *record;
-	int timeout_ms;
-	int wait_confirm_ms;
+	long timeout_ms;
+	long wait_confirm_ms;
 } unit_args;
 
-enum { OPT_COMPRESS = 1, OPT_BOOTLOADER = 2, OPT_RECORD = 4, OPT_TIMEOUT = 8, OPT_UPDATE = 16 };
+/* Options every unit command takes. */
+#define UNIT_OPT_JSON(a, text) CLI_OPT_FLAG("json", 0, &(a).json, text)
+#define UNIT_OPT_TIMEOUT(a) \
+	CLI_OPT_INT("timeout", &(a).timeout_ms, "MS", 1, 3600000, "per-request timeout floor (default 1000)")
+#define UNIT_OPT_RECORD(a) CLI_OPT_STRING("record", 0, &(a).record, "FILE", "record every byte on the link to FILE")
 
-static int parse_int(const char *cmd, const char *flag, const char *text, int *out)
+static int parse_args(const cli_spec *spec, int argc, char **argv, unit_args *a)
 {
-	char *end;
-	long v = strtol(text, &end, 10);
-	if (!*text || *end || v <= 0 || v > 3600000)
-		return cli_usage_error(cmd, "%s wants milliseconds (1..3600000), not '%s'", flag, text);
-	*out = (int)v;
-	return 0;
+	int rc = cli_parse(spec, argc, argv, a->pos, &a->npos);
+	return rc == CLI_PARSED_HELP ? -1 : rc;
 }
 
-static int parse_args(int argc, char **argv, unsigned allowed, int npos, unit_args *a)
-{
-	const char *cmd = argv[0];
-	memset(a, 0, sizeof *a);
-	for (int i = 1; i < argc; i++) {
-		const char *s = argv[i];
-		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-		if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
-			a->help = 1;
-			return 0;
-		} else if (!strcmp(s, "--json")) {
-			a->json = 1;
-		} else if ((allowed & OPT_COMPRESS) && !strcmp(s, "--no-compress")) {
-			a->no_compress = 1;
-		} else if ((allowed & OPT_UPDATE) && !strcmp(s, "--no-reboot")) {
-			a->no_reboot = 1;
-		} else if ((allowed & OPT_BOOTLOADER) && !strcmp(s, "--bootloader")) {
-			a->bootloader = 1;
-		} else if ((allowed & OPT_RECORD) && !strcmp(s, "--record")) {
-			if (!val)
-				return cli_usage_error(cmd, "--record needs a FILE");
-			a->record = val;
-			i++;
-		} else if ((allowed & OPT_TIMEOUT) && !strcmp(s, "--timeout")) {
-			if (!val)
-				return cli_usage_error(cmd, "--timeout needs milliseconds");
-			if (parse_int(cmd, s, val, &a->timeout_ms))
-				return CLI_EXIT_USAGE;
-			i++;
-		} else if ((allowed & OPT_UPDATE) && !strcmp(s, "--wait-confirm")) {
-			if (!val)
-				return cli_usage_error(cmd, "--wait-confirm needs milliseconds");
-			if (parse_int(cmd, s, val, &a->wait_confirm_ms))
-				return CLI_EXIT_USAGE;
-			i++;
-		} else if (s[0] == '-' && s[1]) {
-			return cli_usage_error(cmd, "unknown option '%s'", s);
-		} else if (a->npos < npos) {
-			a->pos[a->npos++] = s;
-		} else {
-			return cli_usage_error(cmd, "unexpected argument '%s'", s);
-		}
-	}
-	if (a->npos < npos)
-		return cli_usage_error(cmd, npos == 2 ? "needs PORT and PKG" : "needs PORT");
-	return 0;
-}
+#define PORT_HELP                                                                                                      \
+	"PORT: a serial device, pty path, unix:PATH, tcp:HOST:PORT or the unit's serial/uid\n"                         \
+	"(see 'flasher list').\n"
 
 /* ---- output ------------------------------------------------------------------ */
 
@@ -181,7 +137,7 @@ static int open_unit(const unit_args *a, flasher_session **s)
 {
 	flasher_session_options o = FLASHER_SESSION_OPTIONS_INIT;
 	if (a->timeout_ms)
-		o.timeout_ms = a->timeout_ms;
+		o.timeout_ms = (int)a->timeout_ms;
 	o.record_path = a->record;
 	int err = flasher_session_open(s, a->pos[0], &o);
 	if (err)
@@ -200,19 +156,20 @@ static void close_unit(flasher_session *s)
 
 int cmd_info(int argc, char **argv)
 {
-	unit_args a;
-	int rc = parse_args(argc, argv, OPT_TIMEOUT | OPT_RECORD, 1, &a);
+	unit_args a = {0};
+	const cli_opt opts[] = {
+	        UNIT_OPT_JSON(a, "print one JSON object on stdout"),
+	        UNIT_OPT_TIMEOUT(a),
+	        UNIT_OPT_RECORD(a),
+	        CLI_END,
+	};
+	const cli_spec spec = {"info", "PORT", 1, 1, "Identity, versions and slots of a unit.",
+	                       "Asks the unit once (HELLO) for its identity, mode, boot state, firmware versions\n"
+	                       "and slot table.\n" PORT_HELP,
+	                       opts, NULL};
+	int rc = parse_args(&spec, argc, argv, &a);
 	if (rc)
-		return rc;
-	if (a.help) {
-		printf("Usage: flasher info PORT [--json] [--timeout MS] [--record FILE]\n\n"
-		       "Identity, mode, boot state, firmware versions and slot table of a unit.\n"
-		       "PORT: serial device, pty path, unix:PATH, tcp:HOST:PORT or the unit's serial/uid.\n"
-		       "  --json         one JSON document on stdout\n"
-		       "  --timeout MS   per-request timeout floor (default 1000)\n"
-		       "  --record FILE  record every byte on the link\n");
-		return CLI_EXIT_OK;
-	}
+		return rc < 0 ? CLI_EXIT_OK : rc;
 	flasher_session *s;
 	int err = open_unit(&a, &s);
 	if (err)
@@ -241,26 +198,26 @@ static double seconds_since(const struct timespec *t0)
 
 int cmd_update(int argc, char **argv)
 {
-	unit_args a;
-	int rc = parse_args(argc, argv, OPT_COMPRESS | OPT_RECORD | OPT_TIMEOUT | OPT_UPDATE, 2, &a);
+	unit_args a = {0};
+	const cli_opt opts[] = {
+	        UNIT_OPT_JSON(a, "one JSON object per line on stdout (events, result,\nerror)"),
+	        CLI_OPT_FLAG("no-compress", 0, &a.no_compress, "send DATA uncompressed"),
+	        UNIT_OPT_RECORD(a),
+	        UNIT_OPT_TIMEOUT(a),
+	        CLI_OPT_INT("wait-confirm", &a.wait_confirm_ms, "MS", 1, 3600000,
+	                    "how long the new firmware may take to confirm\n(default 10000)"),
+	        CLI_OPT_FLAG("no-reboot", 0, &a.no_reboot, "stop once the activation is recorded (it applies\nat the next reboot)"),
+	        CLI_END,
+	};
+	const cli_spec spec = {"update", "PORT PKG", 2, 2, "Update a unit with a package.",
+	                       "Checks the package fits the unit (before any flash write), enters the bootloader,\n"
+	                       "sends every image (an interrupted update resumes where the unit has durable data),\n"
+	                       "verifies on the unit, activates both cores as a set, reboots and waits until the\n"
+	                       "unit runs the new version. Ctrl-C cancels cleanly.\n" PORT_HELP,
+	                       opts, "Exit 0 only when the unit runs and reports the new version; else 10 + |error|.\n"};
+	int rc = parse_args(&spec, argc, argv, &a);
 	if (rc)
-		return rc;
-	if (a.help) {
-		printf("Usage: flasher update PORT PKG [--json] [--no-compress] [--record FILE] [--timeout MS]\n"
-		       "                      [--wait-confirm MS] [--no-reboot]\n\n"
-		       "Update a unit with a package: check it fits the unit (before any flash write),\n"
-		       "enter the bootloader, send every image (an interrupted update resumes where the\n"
-		       "unit has durable data), verify on the unit, activate both cores as a set, reboot\n"
-		       "and wait until the unit runs the new version. Ctrl-C cancels cleanly.\n\n"
-		       "  --json             one JSON event per line on stdout (phase, progress, done, error)\n"
-		       "  --no-compress      send DATA uncompressed\n"
-		       "  --record FILE      record every byte on the link\n"
-		       "  --timeout MS       per-request timeout floor (default 1000)\n"
-		       "  --wait-confirm MS  how long the new firmware may take to confirm (default 10000)\n"
-		       "  --no-reboot        stop once the activation is recorded (applies at next reboot)\n\n"
-		       "Exit 0 only when the unit runs and reports the new version; else 10 + |error|.\n");
-		return CLI_EXIT_OK;
-	}
+		return rc < 0 ? CLI_EXIT_OK : rc;
 	flasher_package *pkg;
 	int err = flasher_package_open(&pkg, a.pos[1]);
 	if (err)
@@ -274,14 +231,14 @@ int cmd_update(int argc, char **argv)
 		return fail(&a, err, a.pos[0]);
 	}
 	cli_progress prog;
-	cli_progress_init(&prog, a.json);
+	cli_progress_init(&prog, a.json, cli_verbosity < 0);
 	flasher_update_options uo = FLASHER_UPDATE_OPTIONS_INIT;
 	uo.progress = cli_progress_cb;
 	uo.payload = &prog;
 	uo.compress = !a.no_compress;
 	uo.no_reboot = a.no_reboot;
 	if (a.wait_confirm_ms)
-		uo.wait_confirm_ms = a.wait_confirm_ms;
+		uo.wait_confirm_ms = (int)a.wait_confirm_ms;
 	flasher_update_result r;
 	err = flasher_session_update(s, pkg, &uo, &r);
 	cli_progress_finish(&prog);
@@ -310,7 +267,7 @@ int cmd_update(int argc, char **argv)
 			cJSON_AddItemToObject(o, "unit", unit_json(&r.after, flasher_session_port(s)));
 		print_json(o);
 		rc = CLI_EXIT_OK;
-	} else {
+	} else if (cli_verbosity >= 0) {
 		char sent[32], wire[32];
 		cli_format_bytes((double)r.sent_bytes, sent, sizeof sent);
 		cli_format_bytes((double)r.wire_bytes, wire, sizeof wire);
@@ -331,16 +288,22 @@ int cmd_update(int argc, char **argv)
 }
 
 /* confirm / rollback / reboot: one operation, then the unit as it is now */
-static int simple_command(int argc, char **argv, unsigned allowed, const char *usage, int which)
+static int simple_command(int argc, char **argv, const char *summary, const char *desc, int which)
 {
-	unit_args a;
-	int rc = parse_args(argc, argv, allowed | OPT_TIMEOUT, 1, &a);
+	unit_args a = {0};
+	cli_opt opts[] = {
+	        UNIT_OPT_JSON(a, "print the result as one JSON object on stdout"),
+	        UNIT_OPT_TIMEOUT(a),
+	        UNIT_OPT_RECORD(a),
+	        CLI_OPT_FLAG("bootloader", 0, &a.bootloader, "stay in the bootloader after the reboot"),
+	        CLI_END,
+	};
+	if (which != 2)
+		opts[3] = (cli_opt)CLI_END;
+	const cli_spec spec = {argv[0], "PORT", 1, 1, summary, desc, opts, NULL};
+	int rc = parse_args(&spec, argc, argv, &a);
 	if (rc)
-		return rc;
-	if (a.help) {
-		fputs(usage, stdout);
-		return CLI_EXIT_OK;
-	}
+		return rc < 0 ? CLI_EXIT_OK : rc;
 	flasher_session *s;
 	int err = open_unit(&a, &s);
 	if (err)
@@ -365,7 +328,7 @@ static int simple_command(int argc, char **argv, unsigned allowed, const char *u
 		cJSON_AddStringToObject(o, "command", what);
 		cJSON_AddItemToObject(o, "unit", unit_json(&u, flasher_session_port(s)));
 		print_json(o);
-	} else {
+	} else if (cli_verbosity >= 0) {
 		char v[16] = "none";
 		if (flasher__running_version(&u))
 			flasher_semver_format(flasher__running_version(&u), v, sizeof v);
@@ -378,27 +341,24 @@ static int simple_command(int argc, char **argv, unsigned allowed, const char *u
 
 int cmd_confirm(int argc, char **argv)
 {
-	return simple_command(argc, argv, 0,
-	                      "Usage: flasher confirm PORT [--json] [--timeout MS]\n\n"
-	                      "Make the firmware running on trial permanent (works in application and\n"
-	                      "bootloader mode).\n",
+	return simple_command(argc, argv, "Make the running trial firmware permanent.",
+	                      "Makes the firmware running on trial permanent (works in application and\n"
+	                      "bootloader mode).\n" PORT_HELP,
 	                      0);
 }
 
 int cmd_rollback(int argc, char **argv)
 {
-	return simple_command(argc, argv, 0,
-	                      "Usage: flasher rollback PORT [--json] [--timeout MS]\n\n"
-	                      "Go back to the previous firmware pair: enters the bootloader if needed,\n"
-	                      "asks for the rollback, reboots and waits for the unit.\n",
+	return simple_command(argc, argv, "Go back to the previous firmware.",
+	                      "Goes back to the previous firmware pair: enters the bootloader if needed,\n"
+	                      "asks for the rollback, reboots and waits for the unit.\n" PORT_HELP,
 	                      1);
 }
 
 int cmd_reboot(int argc, char **argv)
 {
-	return simple_command(argc, argv, OPT_BOOTLOADER,
-	                      "Usage: flasher reboot PORT [--bootloader] [--json] [--timeout MS]\n\n"
-	                      "Reboot the unit and wait until it answers again; --bootloader keeps it\n"
-	                      "in the bootloader.\n",
+	return simple_command(argc, argv, "Reboot a unit.",
+	                      "Reboots the unit and waits until it answers again; --bootloader keeps it\n"
+	                      "in the bootloader.\n" PORT_HELP,
 	                      2);
 }

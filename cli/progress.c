@@ -22,9 +22,10 @@ void cli_format_bytes(double bytes, char *buf, unsigned long size)
 		snprintf(buf, size, "%.0f B", bytes);
 }
 
-void cli_progress_init(cli_progress *p, int json)
+void cli_progress_init(cli_progress *p, int json, int quiet)
 {
 	p->json = json;
+	p->quiet = quiet;
 	p->tty = !json && isatty(STDERR_FILENO);
 	p->bar_drawn = 0;
 	p->last_phase = -1;
@@ -70,6 +71,8 @@ static void draw_bar(cli_progress *p, const flasher_progress *pr)
 int cli_progress_cb(const flasher_progress *pr, void *payload)
 {
 	cli_progress *p = payload;
+	if (p->quiet && !p->json)
+		return 0;
 	int64_t now = now_ms();
 	int phase_changed = (int)pr->phase != p->last_phase;
 	if (phase_changed) {

@@ -9,6 +9,7 @@
 
 typedef struct cli_progress {
 	int json;           /* one JSON object per line on stdout */
+	int quiet;          /* -q: no human progress at all (JSON events stay) */
 	int tty;            /* stderr is a terminal: redraw one bar line */
 	int bar_drawn;      /* a bar line is on screen without its newline */
 	int last_phase;
@@ -17,7 +18,7 @@ typedef struct cli_progress {
 	int64_t last_ms;    /* throttle redraws and JSON progress events */
 } cli_progress;
 
-void cli_progress_init(cli_progress *p, int json);
+void cli_progress_init(cli_progress *p, int json, int quiet);
 /* flasher_progress_cb; payload is the cli_progress. Never cancels. */
 int cli_progress_cb(const flasher_progress *pr, void *payload);
 /* End the bar line, if any. */

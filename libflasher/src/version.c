@@ -20,6 +20,8 @@ static int parse_part(const char **p, unsigned long max, unsigned long *out, con
 	char *end;
 	if (**p < '0' || **p > '9')
 		return flasher__error(FLASHER_EINVAL, "version '%s': %s part is not a number", text, what);
+	if (**p == '0' && (*p)[1] >= '0' && (*p)[1] <= '9')
+		return flasher__error(FLASHER_EINVAL, "version '%s': %s part has a leading zero", text, what);
 	errno = 0;
 	*out = strtoul(*p, &end, 10);
 	if (errno || *out > max)

@@ -177,11 +177,12 @@ Test(cli_package, usage_errors_exit_2_and_help_exits_0)
 		cr_assert_not_null(strstr(out, want), "%s", out);
 		free(out);
 	}
-	/* A bad value is the library's refusal, not a usage error. */
+	/* A bad option value is a usage error naming the flag (issue 13). */
 	const char *bad_version[] = {"pack", "--product", "p", "--version", "1.x", "--cm7", cm7, "-o", pkg, NULL};
 	char *err;
-	cr_assert_eq(run_cli(NULL, &err, bad_version), 11, "EINVAL exits 11: %s", err);
+	cr_assert_eq(run_cli(NULL, &err, bad_version), 2, "a bad --version exits 2: %s", err);
 	cr_assert_not_null(strstr(err, "1.x"), "%s", err);
+	cr_assert_not_null(strstr(err, "--version"), "%s", err);
 	free(err);
 }
 
