@@ -10,7 +10,7 @@ import unittest
 CLI = os.environ["FLASHER_CLI"]
 
 COMMANDS = ["pack", "inspect", "verify", "list", "info", "update", "confirm",
-            "rollback", "reboot", "fleet list", "fleet update", "fleet report"]
+            "rollback", "reboot", "keygen", "fleet list", "fleet update", "fleet report"]
 
 
 def run(*args):
