@@ -44,7 +44,8 @@ static double ratio(const flasher_package_image *img)
 int cmd_pack(int argc, char **argv)
 {
 	flasher_pack_options o = FLASHER_PACK_OPTIONS_INIT;
-	cli_list hw = {0};
+	cli_list hw = {0}, keys = {0};
+	long counter = 0;
 	const char *out = NULL;
 	int json = 0, no_compress = 0;
 	char cm7_help[96], cm4_help[96];
@@ -71,6 +72,12 @@ int cmd_pack(int argc, char **argv)
 	        CLI_OPT_STRING("cm7-b", 0, &o.cm7_b_file, "FILE", cm7b_help),
 	        CLI_OPT_STRING("cm4", 0, &o.cm4_file, "FILE", cm4_help),
 	        CLI_OPT_STRING("cm4-b", 0, &o.cm4_b_file, "FILE", cm4b_help),
+	        CLI_OPT_LIST("sign", &keys, "KEY", 2,
+	                     "sign every image with this private key (flasher keygen); KEY is\n"
+	                     "a path, fd:N or env:NAME; twice to sign with two keys (rotation)"),
+	        CLI_OPT_INT("security-counter", &counter, "N", 0, 4294967295L,
+	                    "downgrade floor: units that confirmed a higher counter refuse\n"
+	                    "these images (default 0, none)"),
 	        CLI_OPT_FLAG("no-compress", 0, &no_compress, "store the images raw (default: zlib when it is smaller)"),
 	        CLI_OPT_STRING("output", 'o', &out, "OUT", "package file to write (replaced atomically)"),
 	        CLI_OPT_FLAG("json", 0, &json, "print the summary as one JSON object"),
@@ -97,6 +104,7 @@ int cmd_pack(int argc, char **argv)
 	int rc = cli_parse(&spec, argc, argv, pos, &npos);
 	if (rc) {
 		free(hw.v);
+		free(keys.v);
 		return rc == CLI_PARSED_HELP ? CLI_EXIT_OK : rc;
 	}
 	o.compress = !no_compress;
@@ -110,13 +118,18 @@ int cmd_pack(int argc, char **argv)
 		rc = cli_usage_error("pack", "-o OUT is required");
 	if (rc) {
 		free(hw.v);
+		free(keys.v);
 		return rc;
 	}
 	o.hw_revs = hw.v;
 	o.hw_rev_count = (size_t)hw.n;
+	o.sign_keys = keys.v;
+	o.sign_key_count = (size_t)keys.n;
+	o.security_counter = (uint32_t)counter;
 
 	int err = flasher_package_build(&o, out);
 	free(hw.v);
+	free(keys.v);
 	if (err)
 		return cli_fail(err, "pack");
 	/* Read back what was written: the summary shows the real file and

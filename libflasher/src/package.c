@@ -28,10 +28,14 @@
 #include "elf_load.h"
 #include "error_internal.h"
 #include "flasher/package.h"
+#include "flasher/sign.h"
 #include "flasher/version.h"
 #include "flboot/image.h"
 #include "flboot/layout.h"
+#include "flboot/proto.h"
 #include "flboot/sha256.h"
+#include "flboot/trust.h"
+#include "package_sign.h"
 
 /* ---- binary header (docs/package-format.md, "Binary header") ----------- */
 #define PKG_MAGIC "FLPKG\r\n\x1a"
@@ -800,7 +804,9 @@ struct build_image {
 	size_t payload_size;
 	uint8_t *zdata; /* zlib stream when compression pays */
 	size_t zsize;
-	uint8_t header[FLBOOT_IMAGE_HEADER_SIZE];
+	uint8_t header[FLBOOT_BEGIN_MAX_AREA]; /* the header area as stored: header, then signatures */
+	uint32_t area_size;                    /* 128, or 280 with a signature block */
+	uint32_t security_counter;
 	uint32_t crc32;
 	uint8_t sha256[32];
 	uint32_t stored_offset, stored_size, stored_crc32;
@@ -1014,7 +1020,9 @@ static void fill_image_header(struct build_image *bi, uint32_t version, uint32_t
 	memcpy(h + HO(hw_revs), hw, FLBOOT_IMAGE_MAX_HW_REVS * 8);
 	memcpy(h + HO(set_id), set_id, 8);
 	put32(h + HO(load_address), bi->slot ? bi->slot + FLBOOT_HEADER_AREA : 0);
+	put32(h + HO(security_counter), bi->security_counter);
 	put32(h + HO(header_crc32), crc32_of(h, FLBOOT_IMAGE_HEADER_SIZE - 4));
+	bi->area_size = FLBOOT_IMAGE_HEADER_SIZE;
 }
 
 static int created_time(char *buf, size_t cap)
@@ -1067,7 +1075,7 @@ static char *build_manifest(const flasher_pack_options *o, uint32_t version, uin
 		cJSON_AddStringToObject(e, "core", core_name(bi->core));
 		cJSON_AddNumberToObject(e, "slot", bi->slot);
 		cJSON_AddNumberToObject(e, "load_address", bi->slot ? bi->slot + FLBOOT_HEADER_AREA : 0);
-		cJSON_AddNumberToObject(e, "header_size", FLBOOT_IMAGE_HEADER_SIZE);
+		cJSON_AddNumberToObject(e, "header_size", bi->area_size);
 		cJSON_AddNumberToObject(e, "payload_size", (double)bi->payload_size);
 		snprintf(buf, sizeof buf, "%08x", bi->crc32);
 		cJSON_AddStringToObject(e, "crc32", buf);
@@ -1211,6 +1219,17 @@ int flasher_package_build(const flasher_pack_options *o, const char *out_path)
 	struct build_image imgs[MAX_IMAGES];
 	memset(imgs, 0, sizeof imgs);
 	size_t n = 0;
+	char *manifest = NULL;
+	flasher_key *keys[FLASHER_MAX_SIGNERS] = {NULL};
+	size_t nkeys = o->version >= 3 ? o->sign_key_count : 0;
+	if (nkeys > FLASHER_MAX_SIGNERS || (nkeys && !o->sign_keys))
+		return flasher__error(FLASHER_EINVAL, "%zu signing keys, at most %u", nkeys, FLASHER_MAX_SIGNERS);
+	/* Keys first: a wrong key spec fails before any image is read. */
+	for (size_t k = 0; k < nkeys && !err; k++)
+		if ((err = flasher_key_load(o->sign_keys[k], &keys[k])) != 0)
+			flasher__error_wrap(err, "signing key %zu", k + 1);
+	if (err)
+		goto out;
 	/* Version-1 options end before the slot B files. */
 	const char *files[MAX_CORES] = {o->cm7_file, o->cm4_file};
 	const char *files_b[MAX_CORES] = {o->version >= 2 ? o->cm7_b_file : NULL,
@@ -1241,20 +1260,28 @@ int flasher_package_build(const flasher_pack_options *o, const char *out_path)
 			memcpy(shas[i], bi->sha256, 32);
 		}
 	}
-	char *manifest = NULL;
 	if (err)
 		goto out;
 	uint8_t set_id[8];
 	compute_set_id((const uint8_t(*)[32])shas, n, version, product, set_id);
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && !err; i++) {
 		struct build_image *bi = &imgs[i];
+		bi->security_counter = o->version >= 3 ? o->security_counter : 0;
 		fill_image_header(bi, version, min_bl, product, (const char(*)[8])hw, set_id);
+		if (nkeys) {
+			/* the signature block follows the header in the header area */
+			memset(bi->header + FLBOOT_IMAGE_HEADER_SIZE, 0xFF, sizeof bi->header - FLBOOT_IMAGE_HEADER_SIZE);
+			err = flasher__sign_header_area(keys, nkeys, bi->header);
+			bi->area_size = FLBOOT_SIGBLOCK_OFFSET + (uint32_t)sizeof(flboot_sigblock);
+		}
 		const uint8_t *body = bi->zdata ? bi->zdata : bi->payload;
 		size_t blen = bi->zdata ? bi->zsize : bi->payload_size;
-		bi->stored_size = (uint32_t)(FLBOOT_IMAGE_HEADER_SIZE + blen);
-		uint32_t c = crc32_of(bi->header, FLBOOT_IMAGE_HEADER_SIZE);
+		bi->stored_size = (uint32_t)(bi->area_size + blen);
+		uint32_t c = crc32_of(bi->header, bi->area_size);
 		bi->stored_crc32 = (uint32_t)crc32(c, body, (uInt)blen);
 	}
+	if (err)
+		goto out;
 
 	/* The manifest holds the images' file offsets, which depend on its own
 	 * length: iterate to the fixed point (the length only grows, so this
@@ -1305,7 +1332,7 @@ int flasher_package_build(const flasher_pack_options *o, const char *out_path)
 	sizes[np++] = mlen;
 	for (size_t i = 0; i < n; i++) {
 		parts[np] = imgs[i].header;
-		sizes[np++] = FLBOOT_IMAGE_HEADER_SIZE;
+		sizes[np++] = imgs[i].area_size;
 		parts[np] = imgs[i].zdata ? imgs[i].zdata : imgs[i].payload;
 		sizes[np++] = imgs[i].zdata ? imgs[i].zsize : imgs[i].payload_size;
 	}
@@ -1313,6 +1340,8 @@ int flasher_package_build(const flasher_pack_options *o, const char *out_path)
 	if (err)
 		flasher__error_wrap(err, "pack '%s'", out_path);
 out:
+	for (size_t k = 0; k < FLASHER_MAX_SIGNERS; k++)
+		flasher_key_free(keys[k]);
 	cJSON_free(manifest);
 	for (size_t i = 0; i < MAX_IMAGES; i++) {
 		free(imgs[i].payload);

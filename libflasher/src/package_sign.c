@@ -24,7 +24,7 @@ static int check_signers(size_t n)
 	return 0;
 }
 
-int flasher__sign_header_area(flasher_key *const *keys, size_t n, uint8_t area[FLBOOT_IMAGE_HEADER_AREA])
+int flasher__sign_header_area(flasher_key *const *keys, size_t n, uint8_t *area)
 {
 	uint8_t msg[FLBOOT_SIG_DOMAIN_LEN + FLBOOT_IMAGE_HEADER_SIZE];
 	flboot_sigblock sb;
@@ -111,7 +111,7 @@ int flasher__check_package_sig(const uint8_t *blk, size_t len, const uint8_t *fi
 	return 0;
 }
 
-int flasher__check_image_sig(const uint8_t area[FLBOOT_IMAGE_HEADER_AREA], const uint8_t *pub,
+int flasher__check_image_sig(const uint8_t *area, const uint8_t *pub,
                              flasher__sig_report *rep)
 {
 	uint8_t msg[FLBOOT_SIG_DOMAIN_LEN + FLBOOT_IMAGE_HEADER_SIZE], id[FLBOOT_KEY_ID_SIZE];

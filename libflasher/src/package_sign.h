@@ -14,9 +14,9 @@
 /* magic, u16 algorithm, u16 count, then count x (key id, signature) */
 #define FLASHER_PKG_SIGBLOCK_SIZE(n) (8u + (n) * (FLBOOT_KEY_ID_SIZE + 64u))
 
-/** Fill the signature block of a header area (area[0..128) is the final
+/** Fill the signature block of a header area (at least 280 bytes; area[0..128) is the final
  *  image header; the block goes to area + FLBOOT_SIGBLOCK_OFFSET). */
-int flasher__sign_header_area(flasher_key *const *keys, size_t n, uint8_t area[FLBOOT_IMAGE_HEADER_AREA]);
+int flasher__sign_header_area(flasher_key *const *keys, size_t n, uint8_t *area);
 
 /** Build the package signature block over the first len bytes of the
  *  file (with the header's signature fields already final). out must hold
@@ -39,6 +39,6 @@ int flasher__check_package_sig(const uint8_t *blk, size_t len, const uint8_t *fi
 /** Parse an image's signature block (area + FLBOOT_SIGBLOCK_OFFSET) and
  *  check the signature by pub (if given) over the header. count = 0 when
  *  the image is unsigned. */
-int flasher__check_image_sig(const uint8_t area[FLBOOT_IMAGE_HEADER_AREA], const uint8_t *pub,
+int flasher__check_image_sig(const uint8_t *area, const uint8_t *pub,
                              flasher__sig_report *rep);
 #endif

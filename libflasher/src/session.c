@@ -816,7 +816,9 @@ static int transfer_image(update_ctx *u, const flasher_package_image *img)
 		u->res->resumed_bytes += img->payload_size;
 		return report(u);
 	}
-	int err = request(s, FLBOOT_MSG_BEGIN, img->header, FLBOOT_IMAGE_HEADER_SIZE);
+	/* the whole stored header area: header, then its signature block */
+	int err = request(s, FLBOOT_MSG_BEGIN, img->header_area ? img->header_area : img->header,
+	                  img->header_area ? img->header_area_size : FLBOOT_IMAGE_HEADER_SIZE);
 	if (err)
 		return flasher__error_wrap(err, "%s image", core_name(img->core));
 	flboot_begin_resp br;

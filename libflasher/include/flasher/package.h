@@ -102,9 +102,13 @@ typedef struct flasher_pack_options {
 	int compress;               /**< 1 (default): zlib when it makes the image smaller */
 	const char *cm7_b_file;     /**< the CM7 build linked for slot B, NULL = derive it. @since 0.3 (version 2) */
 	const char *cm4_b_file;     /**< the CM4 build linked for slot B, NULL = derive it. @since 0.3 (version 2) */
+	const char *const *sign_keys; /**< private keys to sign every image with (path, fd:N or env:NAME;
+	                                   flasher/sign.h), 0..2 of them. @since 0.4 (version 3) */
+	size_t sign_key_count;
+	uint32_t security_counter;  /**< downgrade floor written into every image (0 = none). @since 0.4 (version 3) */
 } flasher_pack_options;
-#define FLASHER_PACK_OPTIONS_VERSION 2
-#define FLASHER_PACK_OPTIONS_INIT {FLASHER_PACK_OPTIONS_VERSION, NULL, NULL, NULL, 0, NULL, NULL, NULL, NULL, 1, NULL, NULL}
+#define FLASHER_PACK_OPTIONS_VERSION 3
+#define FLASHER_PACK_OPTIONS_INIT {FLASHER_PACK_OPTIONS_VERSION, NULL, NULL, NULL, 0, NULL, NULL, NULL, NULL, 1, NULL, NULL, NULL, 0, 0}
 
 /** Build a package and write it atomically (temp file + rename) to out_path.
  *  .elf inputs contribute their loadable segments, which must lie inside one
