@@ -804,7 +804,7 @@ struct build_image {
 	size_t payload_size;
 	uint8_t *zdata; /* zlib stream when compression pays */
 	size_t zsize;
-	uint8_t header[FLBOOT_BEGIN_MAX_AREA]; /* the header area as stored: header, then signatures */
+	uint8_t header[MAX_HEADER_AREA]; /* the header area as stored: header, then signatures */
 	uint32_t area_size;                    /* 128, or 280 with a signature block */
 	uint32_t security_counter;
 	uint32_t crc32;

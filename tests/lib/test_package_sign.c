@@ -101,3 +101,51 @@ Test(package_sign, package_signatures_name_their_keys_and_catch_any_change)
 	flasher_key_free(keys[1]);
 	flasher_key_free(other);
 }
+
+Test(package_sign, pack_signs_every_image_and_the_reader_hands_out_the_area)
+{
+	char bin[128], pkgp[128], key[128];
+	uint8_t pub[32];
+	flasher_key *k = newkey("v", pub);
+	flasher_pack_options o = FLASHER_PACK_OPTIONS_INIT;
+	const char *keys[1];
+	flasher_package *pkg;
+	flasher__sig_report rep;
+	FILE *f;
+
+	flasher_key_free(k);
+	snprintf(bin, sizeof bin, "%s/fw.bin", dir);
+	snprintf(pkgp, sizeof pkgp, "%s/fw.pkg", dir);
+	snprintf(key, sizeof key, "%s/v", dir);
+	f = fopen(bin, "wb");
+	for (int i = 0; i < 5000; i++)
+		fputc(i * 7 & 0xFF, f);
+	fclose(f);
+	keys[0] = key;
+	o.product = "demo";
+	o.fw_version = "1.2.3";
+	o.cm7_file = bin;
+	o.cm4_file = bin;
+	o.sign_keys = keys;
+	o.sign_key_count = 1;
+	o.security_counter = 4;
+	cr_assert_eq(flasher_package_build(&o, pkgp), 0, "%s", flasher_error_last());
+	cr_assert_eq(flasher_package_open(&pkg, pkgp), 0, "%s", flasher_error_last());
+	cr_assert_eq(flasher_package_image_count(pkg), 2);
+	for (size_t i = 0; i < 2; i++) {
+		flasher_package_image img;
+		flboot_image_header h;
+
+		cr_assert_eq(flasher_package_image(pkg, i, &img), 0);
+		cr_assert_eq(img.header_area_size, FLBOOT_SIGBLOCK_OFFSET + sizeof(flboot_sigblock));
+		memcpy(&h, img.header_area, sizeof h);
+		cr_assert_eq(h.security_counter, 4);
+		cr_assert_eq(flasher__check_image_sig(img.header_area, pub, &rep), 0);
+		cr_assert(rep.count == 1 && rep.valid[0] == 1, "image %zu is not validly signed", i);
+	}
+	flasher_package_free(pkg);
+	/* a bad key spec fails before anything is written */
+	keys[0] = "env:FLASHER_TEST_NO_SUCH_KEY";
+	cr_assert_eq(flasher_package_build(&o, pkgp), FLASHER_ENOTFOUND);
+	cr_assert(strstr(flasher_error_last(), "signing key 1"), "%s", flasher_error_last());
+}
