@@ -940,9 +940,7 @@ static int load_core(int core, const char *file, const char *file_b, struct buil
 	err = flatten(core, &in[0], &out[0]);
 	if (err || !in[0].elf) {
 		*count = err ? 0 : 1; /* a .bin that runs anywhere: one build */
-		/* Interim until the v2 core lands on main: the landed swap core
-		 * takes only slot A's load address, so this build says slot A. */
-		out[0].slot = slot_a(core);
+		out[0].slot = 0;
 		goto out;
 	}
 	/* One ELF: relocate it to the other slot. */

@@ -9,17 +9,92 @@
 #include "flboot/frame.h"
 #include "flboot/sha256.h"
 
+/* Background erases: an erase started on a bank runs "later": when the
+ * core waits for the bank or touches it again (and a reset before that
+ * loses it, as a reset aborts an erase on the chip). A non-blocking wait
+ * reports the bank busy twice first, so the core's polling path runs. */
+static int bank_of_addr(uint32_t addr)
+{
+	return addr >= FLBOOT_FLASH_BASE + FLBOOT_BANK_SIZE ? 1 : 0;
+}
+static void record(unit *u, uint8_t kind, uint32_t where, const uint8_t *word)
+{
+	unit_op *o;
+	if (!u->recording || flashsim_cut_happened(u->fs))
+		return;
+	if (u->ops_len == u->ops_cap) {
+		u->ops_cap = u->ops_cap ? 2 * u->ops_cap : 1024;
+		u->ops = realloc(u->ops, u->ops_cap * sizeof *u->ops);
+		if (!u->ops)
+			abort();
+	}
+	o = &u->ops[u->ops_len++];
+	o->kind = kind;
+	o->where = where;
+	if (word)
+		memcpy(o->word, word, sizeof o->word);
+}
+static int do_erase(unit *u, uint32_t sector)
+{
+	record(u, UNIT_OP_ERASE, sector, NULL);
+	return flashsim_erase(u->fs, sector);
+}
+static void settle(unit *u, int bank)
+{
+	if (u->pending[bank]) {
+		u->presult[bank] = do_erase(u, (uint32_t)u->pending[bank] - 1u) ? FLBOOT_E_FLASH : 0;
+		u->pending[bank] = 0;
+	}
+}
 static int p_read(void *ctx, uint32_t addr, void *buf, uint32_t len)
 {
-	return flashsim_read(((unit *)ctx)->fs, addr, buf, len);
+	unit *u = ctx;
+	settle(u, bank_of_addr(addr));
+	if (len && bank_of_addr(addr + len - 1u) != bank_of_addr(addr))
+		settle(u, 1);
+	return flashsim_read(u->fs, addr, buf, len);
 }
 static int p_erase(void *ctx, uint32_t sector)
 {
-	return flashsim_erase(((unit *)ctx)->fs, sector);
+	unit *u = ctx;
+	settle(u, sector >= 8u);
+	return do_erase(u, sector);
+}
+static int p_erase_start(void *ctx, uint32_t sector)
+{
+	unit *u = ctx;
+	int b = sector >= 8u;
+	settle(u, b);
+	if (flashsim_cut_happened(u->fs))
+		return FLBOOT_E_FLASH;
+	u->pending[b] = (int)sector + 1;
+	u->busy_polls[b] = 2;
+	if (u->pending[0] && u->pending[1])
+		u->parallel_erases++;
+	u->erases_started++;
+	return 0;
+}
+static int p_wait(void *ctx, uint32_t bank, bool block)
+{
+	unit *u = ctx;
+	if (u->pending[bank] && !block && u->busy_polls[bank]-- > 0)
+		return 1;
+	settle(u, (int)bank);
+	return u->presult[bank];
 }
 static int p_program(void *ctx, uint32_t addr, const uint8_t word[32])
 {
-	return flashsim_program(((unit *)ctx)->fs, addr, word);
+	unit *u = ctx;
+	settle(u, bank_of_addr(addr));
+	record(u, UNIT_OP_PROGRAM, addr, word);
+	return flashsim_program(u->fs, addr, word);
+}
+
+int unit_apply_op(flashsim *fs, const unit_op *o)
+{
+	if (o->kind == UNIT_OP_ERASE)
+		return flashsim_erase(fs, o->where);
+	return flashsim_program(fs, o->where, o->word);
 }
 static uint32_t p_tread(void *ctx, uint8_t *buf, uint32_t cap)
 {
@@ -76,6 +151,8 @@ unit *unit_new(void)
 		.flash_read = p_read,
 		.flash_erase = p_erase,
 		.flash_program = p_program,
+		.flash_erase_start = p_erase_start,
+		.flash_wait = p_wait,
 		.transport_read = p_tread,
 		.transport_write = p_twrite,
 		.millis = p_millis,
@@ -100,6 +177,7 @@ void unit_free(unit *u)
 	if (!u)
 		return;
 	flashsim_close(u->fs);
+	free(u->ops);
 	free(u->bl);
 	free(u->in);
 	free(u->out);
@@ -112,6 +190,10 @@ int unit_boot(unit *u, flboot_boot_target *t)
 	u->reset_requested = 0;
 	u->in_len = u->in_pos = 0;
 	u->out_len = u->out_pos = 0;
+	u->pending[0] = u->pending[1] = 0; /* a reset aborts a running erase */
+	u->presult[0] = u->presult[1] = 0;
+	u->port.flash_erase_start = u->blocking_erase ? NULL : p_erase_start;
+	u->port.flash_wait = u->blocking_erase ? NULL : p_wait;
 	memset(u->bl, 0xA5, sizeof *u->bl); /* nothing may survive a reset */
 	flboot_init(u->bl, &u->port);
 	return flboot_boot(u->bl, t ? t : &dummy);
@@ -226,6 +308,14 @@ int unit_update(unit *u, const image *cm7, const image *cm4, flboot_boot_target 
 	flboot_reboot_req r = { FLBOOT_REBOOT_NORMAL };
 	int rc;
 
+	if (cm7 && cm4 && !u->no_prepare) {
+		uint8_t hdrs[2 * sizeof cm7->hdr];
+		memcpy(hdrs, &cm7->hdr, sizeof cm7->hdr);
+		memcpy(hdrs + sizeof cm7->hdr, &cm4->hdr, sizeof cm4->hdr);
+		rc = unit_request(u, FLBOOT_MSG_PREPARE, 0, hdrs, sizeof hdrs);
+		if (rc)
+			return rc;
+	}
 	if (cm7) {
 		rc = unit_transfer(u, cm7, 4096, 0);
 		if (rc)
@@ -249,19 +339,30 @@ int unit_update(unit *u, const image *cm7, const image *cm4, flboot_boot_target 
 	return unit_boot(u, t);
 }
 
-int unit_primary_is(unit *u, const image *im)
+int unit_holds(unit *u, uint32_t slot, const image *im)
 {
-	uint32_t base = FLBOOT_SECTOR_ADDR(im->hdr.core == FLBOOT_CORE_CM7 ? FLBOOT_CM7_PRIMARY_SECTOR
-	                                                                 : FLBOOT_CM4_PRIMARY_SECTOR);
 	flboot_image_header h;
 	uint8_t *buf = malloc(im->size);
 	int ok;
 
-	ok = flashsim_read(u->fs, base, &h, sizeof h) == 0 && memcmp(&h, &im->hdr, sizeof h) == 0 &&
-	     flashsim_read(u->fs, base + FLBOOT_IMAGE_HEADER_AREA, buf, im->size) == 0 &&
+	ok = flashsim_read(u->fs, slot, &h, sizeof h) == 0 && memcmp(&h, &im->hdr, sizeof h) == 0 &&
+	     flashsim_read(u->fs, slot + FLBOOT_IMAGE_HEADER_AREA, buf, im->size) == 0 &&
 	     memcmp(buf, im->payload, im->size) == 0;
 	free(buf);
 	return ok;
+}
+
+int unit_runs(unit *u, const flboot_boot_target *t, const image *im)
+{
+	uint32_t entry = im->hdr.core == FLBOOT_CORE_CM7 ? t->cm7_entry : t->cm4_entry;
+	uint32_t version = im->hdr.core == FLBOOT_CORE_CM7 ? t->cm7_version : t->cm4_version;
+	return entry && version == im->hdr.version && unit_holds(u, entry - FLBOOT_HEADER_AREA, im);
+}
+
+void image_link(image *im, uint32_t slot)
+{
+	im->hdr.load_address = slot ? slot + FLBOOT_HEADER_AREA : 0;
+	image_seal(im);
 }
 
 void image_seal(image *im)
@@ -280,8 +381,9 @@ void image_make(image *im, uint8_t core, uint32_t version, uint32_t size, uint32
 	im->payload = malloc(size);
 	for (i = 0; i < size; i++) {
 		x = x * 1103515245u + 12345u;
-		/* sparse: one programmed word in 16 (and the vector table) */
-		if (sparse && i >= 64 && (i / 32) % 16 != 0)
+		/* sparse: one programmed word in 16 (sparse = 1) or in sparse
+		 * words, and the vector table */
+		if (sparse && i >= 64 && (i / 32) % (sparse == 1 ? 16u : (uint32_t)sparse) != 0)
 			im->payload[i] = 0xFF;
 		else
 			im->payload[i] = (uint8_t)(x >> 16);
@@ -295,7 +397,7 @@ void image_make(image *im, uint8_t core, uint32_t version, uint32_t size, uint32
 	im->hdr.min_bootloader = FLBOOT_VERSION(1, 0, 0);
 	strcpy(im->hdr.product, "demo");
 	memcpy(im->hdr.set_id, "SETID001", 8);
-	im->hdr.load_address = core == FLBOOT_CORE_CM7 ? FLBOOT_CM7_APP_ADDR : FLBOOT_CM4_APP_ADDR;
+	im->hdr.load_address = 0; /* runs from either slot */
 	image_seal(im);
 }
 

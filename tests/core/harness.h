@@ -19,6 +19,14 @@ typedef struct image {
 	uint32_t size;
 } image;
 
+/** One flash operation as the core made it (recorded for the sweep). */
+enum { UNIT_OP_ERASE = 1, UNIT_OP_PROGRAM = 2 };
+typedef struct unit_op {
+	uint8_t kind;
+	uint32_t where; /* sector (erase) or address (program) */
+	uint8_t word[32];
+} unit_op;
+
 typedef struct unit {
 	flashsim *fs;
 	flboot_port port;
@@ -30,6 +38,16 @@ typedef struct unit {
 	size_t out_len, out_pos, out_cap;
 	flboot_frame_decoder dec;
 	uint8_t decbuf[FLBOOT_FRAME_MAX_WIRE];
+	int pending[2];       /* background erase per bank: sector + 1 */
+	int presult[2];
+	int busy_polls[2];
+	int blocking_erase;   /* 1: the port has no flash_erase_start */
+	int no_prepare;       /* 1: unit_update sends no PREPARE */
+	unsigned erases_started;
+	unsigned parallel_erases; /* erases started while the other bank erased */
+	int recording;        /* 1: append every flash operation to ops */
+	unit_op *ops;
+	size_t ops_len, ops_cap;
 	uint32_t flags;       /* boot flags: survive a reset, not a power cut */
 	int reset_requested;
 	uint16_t seq;
@@ -59,14 +77,23 @@ int unit_recv(unit *u);
 /** BEGIN .. DATA .. END for one image; block = DATA size, compress: send
  *  raw-deflate blocks. Returns 0 or the first failing status. */
 int unit_transfer(unit *u, const image *im, uint32_t block, int compress);
-/** Transfer the images given (NULL = skip), ACTIVATE them as one set,
- *  REBOOT, boot. Returns the boot result or a negative status. */
+/** PREPARE both (when both are given), transfer the images given (NULL =
+ *  skip), ACTIVATE them as one set, REBOOT, boot. Returns the boot result
+ *  or a negative status. */
 int unit_update(unit *u, const image *cm7, const image *cm4, flboot_boot_target *t);
-/** 1 when the primary slot of core holds exactly im (header and payload). */
-int unit_primary_is(unit *u, const image *im);
+/** 1 when the slot at address slot holds exactly im (header and payload). */
+int unit_holds(unit *u, uint32_t slot, const image *im);
+/** 1 when the boot target starts im's core in a slot holding exactly im. */
+int unit_runs(unit *u, const flboot_boot_target *t, const image *im);
+/** Link im for the slot at slot (load address slot + 0x400), 0: any slot. */
+void image_link(image *im, uint32_t slot);
+
+/** Do a recorded operation on a flash (the sweep replays them). */
+int unit_apply_op(flashsim *fs, const unit_op *o);
 
 /** Build an image for core with a payload of size bytes from seed. sparse:
- *  most flash words 0xFF (fewer flash operations, same code paths). */
+ *  most flash words 0xFF (fewer flash operations, same code paths): 1 =
+ *  one word in 16 programmed, n > 1: one word in n. */
 void image_make(image *im, uint8_t core, uint32_t version, uint32_t size, uint32_t seed, int sparse);
 /** Recompute the header CRC after editing the header. */
 void image_seal(image *im);

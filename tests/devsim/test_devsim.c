@@ -297,9 +297,10 @@ Test(devsim, hello_reports_given_identity_on_fresh_flash, .init = make_workdir, 
 	cr_assert_arr_eq(h.uid, uid, sizeof(uid));
 	cr_assert_gt(h.max_payload, 0);
 	cr_assert_gt(h.window, 0);
-	const flboot_slot_info *s = find_slot(&h, FLBOOT_CORE_CM7, FLBOOT_ROLE_PRIMARY);
-	cr_assert_not_null(s, "no CM7 primary slot in HELLO");
-	cr_assert_eq(s->address, FLBOOT_SECTOR_ADDR(FLBOOT_CM7_PRIMARY_SECTOR));
+	/* a fresh unit stages into slot A (layout v2: SECONDARY = the slot staged into) */
+	const flboot_slot_info *s = find_slot(&h, FLBOOT_CORE_CM7, FLBOOT_ROLE_SECONDARY);
+	cr_assert_not_null(s, "no CM7 staging slot in HELLO");
+	cr_assert_eq(s->address, FLBOOT_CM7_SLOT_A_ADDR);
 	cr_assert_eq(s->state, FLBOOT_SLOT_EMPTY);
 	cr_assert_eq(WEXITSTATUS(stop_unit(&u)), 0);
 }
@@ -550,10 +551,10 @@ Test(devsim, flash_state_persists_across_restart, .init = make_workdir, .fini = 
 	cr_assert_eq(send_image(&u, &hdr, payload, PAYLOAD_SIZE / 2), 0);
 	cr_assert_eq(WEXITSTATUS(stop_unit(&u)), 0);
 
-	/* what the unit acknowledged is in the flash file, in the CM7 secondary slot */
+	/* what the unit acknowledged is in the flash file, in the CM7 slot staged into (A) */
 	flashsim *fs;
 	cr_assert_eq(flashsim_open(&fs, wpath("u.flash")), 0);
-	cr_assert_eq(flashsim_read(fs, FLBOOT_SECTOR_ADDR(FLBOOT_CM7_SECONDARY_SECTOR) + FLBOOT_IMAGE_HEADER_AREA,
+	cr_assert_eq(flashsim_read(fs, FLBOOT_CM7_SLOT_A_ADDR + FLBOOT_IMAGE_HEADER_AREA,
 	                           back, sizeof(back)),
 	             0);
 	cr_assert_arr_eq(back, payload, sizeof(back));

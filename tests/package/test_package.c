@@ -137,7 +137,7 @@ Test(package, round_trip_keeps_everything)
 
 	const uint8_t *want[] = {cm7, cm4};
 	size_t want_len[] = {sizeof cm7, sizeof cm4};
-	uint32_t want_addr[] = {FLBOOT_CM7_SLOT_A_ADDR + FLBOOT_HEADER_AREA, FLBOOT_CM4_SLOT_A_ADDR + FLBOOT_HEADER_AREA};
+	uint32_t want_addr[] = {0, 0}; /* .bins that run anywhere */
 	for (size_t i = 0; i < 2; i++) {
 		flasher_package_image img;
 		cr_assert_eq(flasher_package_image(pkg, i, &img), 0);

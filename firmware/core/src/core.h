@@ -1,7 +1,7 @@
 /*
  * core.h - private interfaces shared by the files of the bootloader core.
  * Not installed, not part of any contract; tests may include it to reach
- * the journal directly (fill it, inspect it).
+ * the metadata directly (fill it, inspect it).
  */
 #ifndef FLBOOT_CORE_PRIVATE_H
 #define FLBOOT_CORE_PRIVATE_H
@@ -13,69 +13,96 @@
 #include "flboot/layout.h"
 
 typedef struct flboot_store flboot_store;
-typedef struct flboot_jstate flboot_jstate;
-typedef struct flboot_imgref flboot_imgref;
+typedef struct flboot_stage flboot_stage;
+typedef struct flboot_view flboot_view;
+typedef struct flboot_slotv flboot_slotv;
+typedef struct flboot_pair flboot_pair;
 
 /* ---- slots -------------------------------------------------------------- */
-static inline uint32_t flboot__primary_sector(uint8_t core)
+static inline uint32_t flboot__slot_addr(uint8_t core, uint32_t slot)
 {
-	return core == FLBOOT_CORE_CM7 ? FLBOOT_CM7_PRIMARY_SECTOR : FLBOOT_CM4_PRIMARY_SECTOR;
+	return FLBOOT_SLOT_ADDR(core, slot);
 }
-static inline uint32_t flboot__secondary_sector(uint8_t core)
+static inline uint32_t flboot__slot_sector(uint8_t core, uint32_t slot)
 {
-	return core == FLBOOT_CORE_CM7 ? FLBOOT_CM7_SECONDARY_SECTOR : FLBOOT_CM4_SECONDARY_SECTOR;
+	return (flboot__slot_addr(core, slot) - FLBOOT_FLASH_BASE) / FLBOOT_SECTOR_SIZE;
 }
-static inline uint32_t flboot__app_addr(uint8_t core)
+static inline uint32_t flboot__slot_sectors(uint8_t core)
 {
-	return FLBOOT_SECTOR_ADDR(flboot__primary_sector(core)) + FLBOOT_IMAGE_HEADER_AREA;
+	return FLBOOT_CORE_SLOT_SIZE(core) / FLBOOT_SECTOR_SIZE;
 }
-/* Sectors an image occupies (header area + payload), 0 for none. */
-static inline uint32_t flboot__img_sectors(const flboot_imgref *r)
+static inline uint32_t flboot__bank(uint8_t core)
 {
-	if (!r->present)
-		return 0;
-	return (FLBOOT_IMAGE_HEADER_AREA + r->payload_size + FLBOOT_SECTOR_SIZE - 1u) / FLBOOT_SECTOR_SIZE;
+	return core == FLBOOT_CORE_CM7 ? 0u : 1u;
+}
+/* Slot sectors an image of payload_size bytes occupies. */
+static inline uint32_t flboot__img_sectors(uint32_t payload_size)
+{
+	return (FLBOOT_HEADER_AREA + payload_size + FLBOOT_SECTOR_SIZE - 1u) / FLBOOT_SECTOR_SIZE;
 }
 
 /* ---- flash (flash.c): counted, guarded wrappers around the port -------- */
 int flboot__read(flboot_store *s, uint32_t addr, void *buf, uint32_t len);
 int flboot__erase(flboot_store *s, uint32_t sector);
+/** Start an erase (async when the port can, else blocking). */
+int flboot__erase_start(flboot_store *s, uint32_t sector);
+/** Bank idle? block: wait. 1 busy (!block only), else the last erase's result. */
+int flboot__erase_wait(flboot_store *s, uint32_t bank, int block);
 int flboot__program(flboot_store *s, uint32_t addr, const uint8_t word[32]);
-/** 1 when [addr, addr+len) reads all 0xFF without ECC errors, else 0. */
-int flboot__is_blank(flboot_store *s, uint32_t addr, uint32_t len);
-/** Erase dst, then copy src's words into it (a word that reads with an
- *  ECC error is left erased). */
-int flboot__copy_sector(flboot_store *s, uint32_t dst, uint32_t src);
+/** Program a word and read it back: 0, or FLBOOT_E_FLASH when the program
+ *  fails or the word does not read back as written. */
+int flboot__program_check(flboot_store *s, uint32_t addr, const uint8_t word[32]);
+int flboot__word_blank(const uint8_t *w);
 
-/* ---- journal (journal.c) ------------------------------------------------ */
-enum flboot_jrec {
-	FLBOOT_J_SNAPSHOT = 1,   /* body: flboot_jstate */
-	FLBOOT_J_BEGIN = 2,      /* body: flboot_image_header */
-	FLBOOT_J_DIRTY = 3,      /* body: u8 slot sector no longer known erased */
-	FLBOOT_J_ERASED = 4,     /* body: u8 slot sector erased for the transfer */
-	FLBOOT_J_PROGRESS = 5,   /* body: u32 durable payload offset */
-	FLBOOT_J_STAGED = 6,     /* body: u8 core, flboot_imgref */
-	FLBOOT_J_ABORT = 7,      /* no body */
-	FLBOOT_J_ACTIVATE = 8,   /* body: u8 cores */
-	FLBOOT_J_SWAP = 9,       /* body: u8 steps done */
-	FLBOOT_J_COMMIT = 10,    /* no body: the swap is complete */
-	FLBOOT_J_TRIAL_BOOT = 11,/* no body */
-	FLBOOT_J_CONFIRM = 12,   /* no body */
-	FLBOOT_J_REVERT = 13,    /* body: u8 cores, i16 reason */
-	FLBOOT_J_NOP = 14,       /* no body: padding (tests) */
+/* ---- metadata (meta.c) -------------------------------------------------- */
+/* Staging log records (sector 7), one flash word each. */
+enum flboot_lrec {
+	FLBOOT_L_EPOCH = 1,    /* word 0 of a formatted log */
+	FLBOOT_L_STAGE = 2,    /* a staging of (core, slot, header) starts */
+	FLBOOT_L_ERASED = 3,   /* slot sector k erased for that staging */
+	FLBOOT_L_DIRTY = 4,    /* slot sector k no longer known erased */
+	FLBOOT_L_PROGRESS = 5, /* payload below this offset is programmed */
+	FLBOOT_L_ABORT = 6,    /* the staging of core is forgotten */
+	FLBOOT_L_NOP = 7,      /* padding (tests) */
 };
-#define FLBOOT_J_HEAD 12u
-#define FLBOOT_J_MAX_WORDS 12u
+/* Slot trailer records (slot + FLBOOT_TRAILER_OFFSET), one flash word each. */
+enum flboot_trec {
+	FLBOOT_T_VERIFIED = 1, /* the image verified after its transfer */
+	FLBOOT_T_ACTIVATE = 2, /* this slot leads a pair: seq, partner, set id */
+	FLBOOT_T_BOOT = 3,     /* one trial boot of the pair */
+	FLBOOT_T_CONFIRM = 4,  /* the pair is confirmed */
+	FLBOOT_T_REVERT = 5,   /* the pair is given up (reason) */
+	FLBOOT_T_BAD = 6,      /* a verified image no longer verifies */
+};
+#define FLBOOT_TRAILER_OFFSET 0x200u
+#define FLBOOT_TRAILER_WORDS ((FLBOOT_HEADER_AREA - FLBOOT_TRAILER_OFFSET) / FLBOOT_FLASH_WORD)
+#define FLBOOT_LOG_WORDS (FLBOOT_SECTOR_SIZE / FLBOOT_FLASH_WORD)
 
-/** Replay the journal into s->st (reads only). */
-int flboot__journal_load(flboot_store *s, const flboot_port *port);
-/** Append one record (compacting into the other sector when needed) and
- *  apply it to s->st. Returns 0, FLBOOT_E_FLASH. */
-int flboot__journal_append(flboot_store *s, uint8_t type, const void *body, uint32_t len);
-/** Apply a record to a state (the single definition of what records mean). */
-void flboot__journal_apply(flboot_jstate *st, uint8_t type, const uint8_t *body, uint32_t len);
-/** The state a host reports (PENDING while a swap is requested). */
-uint8_t flboot__reported_state(const flboot_jstate *st);
+/** Read the staging log into s (reads only). */
+void flboot__log_load(flboot_store *s, const flboot_port *port);
+/** Append one record about the staging of core (formatting or compacting
+ *  the log sector when needed) and apply it. 0 or FLBOOT_E_FLASH. */
+int flboot__log_append(flboot_store *s, uint8_t type, uint8_t core, uint8_t k, uint32_t v);
+/** Record that a new staging of (core, slot, header) starts. */
+int flboot__log_stage(flboot_store *s, uint8_t core, uint8_t slot, uint32_t hcrc, uint32_t size);
+/** Advance background erases of the stagings' queued sectors; block_bank
+ *  (0, 1 or -1): wait for that bank's erase. 0 or FLBOOT_E_FLASH. */
+int flboot__pump(flboot_store *s, int block_bank);
+/** Make slot sector k of core's staging erased (and logged as such). */
+int flboot__stage_need(flboot_store *s, uint8_t core, uint32_t k);
+/** Slot sector k holds a bad word: log it as not erased, erase it again. */
+int flboot__stage_dirty(flboot_store *s, uint8_t core, uint32_t k);
+/** Derive the view from the slots (reads only). */
+void flboot__derive(flboot_store *s, flboot_view *v);
+/** Append a record to the trailer of (core, slot). */
+int flboot__trailer_append(flboot_store *s, flboot_view *v, uint8_t core, uint8_t slot, uint8_t type, uint32_t a,
+                           const uint8_t *body, uint32_t blen);
+/** The boot state a host is told (flboot_boot_state). */
+uint8_t flboot__state(const flboot_view *v);
+/** The slot BEGIN stages into for core. */
+uint8_t flboot__stage_slot(const flboot_store *s, const flboot_view *v, uint8_t core);
+/** Record CONFIRM for the active pair (booted trial). 0, FLBOOT_E_STATE. */
+int flboot__confirm(flboot_store *s, flboot_view *v, const char **why);
 
 /* ---- images (image.c) --------------------------------------------------- */
 /** Small string builder for reason texts (no libc printf). */
@@ -92,19 +119,22 @@ void flboot__sv(flboot__str *s, uint32_t v);
 
 /** Magic, version, size and CRC of a header. 0 or FLBOOT_E_HEADER. */
 int flboot__header_ok(const flboot_image_header *h, flboot__str *why);
+/** Header fits (core, slot): core, load address (0 or slot + 0x400), size. */
+int flboot__header_fits(const flboot_image_header *h, uint8_t core, uint32_t slot);
 /** CRC32 + SHA-256 of len bytes of flash. */
 int flboot__hash_flash(flboot_store *s, uint32_t addr, uint32_t len, uint8_t *buf, uint32_t cap,
                        uint32_t *crc, uint8_t sha[32]);
-/** Verify the image in the slot at sector `sector` for core: header sane,
- *  for this core's primary address, header CRC equal to ref's, payload
- *  CRC32 and SHA-256 equal to the header's. */
-int flboot__verify_slot(flboot_store *s, uint8_t core, uint32_t sector, const flboot_imgref *ref,
-                        uint8_t *buf, uint32_t cap, flboot__str *why);
-/** Same, also handing out the CRC32 and SHA-256 computed over flash (valid
- *  when the result is 0, FLBOOT_E_CRC or FLBOOT_E_SHA). */
-int flboot__verify_slot_hash(flboot_store *s, uint8_t core, uint32_t sector, const flboot_imgref *ref,
-                             uint8_t *buf, uint32_t cap, flboot__str *why, uint32_t *crc_out,
-                             uint8_t sha_out[32]);
+/** Verify the image in (core, slot): header sane and fitting the slot,
+ *  payload CRC32 and SHA-256 equal to the header's, trusted. crc/sha: the
+ *  values computed over flash (may be NULL). */
+int flboot__verify_slot(flboot *bl, uint8_t core, uint32_t slot, flboot__str *why, uint32_t *crc, uint8_t sha[32]);
+/** Verify a pair: every member, the set id and partner records, a CM7. */
+int flboot__verify_pair(flboot *bl, const flboot_pair *p, flboot__str *why);
+/** Hook for signed images (trust_hook.c): area_after_header = the
+ *  FLBOOT_TRAILER_OFFSET - 128 bytes of the header area after the image
+ *  header (signature and encryption blocks). 0 or a negative flboot_err. */
+int flboot__trust_image(flboot *bl, const flboot_image_header *h, const uint8_t *area_after_header,
+                        flboot__str *why);
 
 /* ---- protocol engine (engine.c) ---------------------------------------- */
 void flboot__engine_start(flboot *bl, uint8_t mode);

@@ -101,20 +101,27 @@ int flboot__hash_flash(flboot_store *s, uint32_t addr, uint32_t len, uint8_t *bu
 	return 0;
 }
 
-int flboot__verify_slot(flboot_store *s, uint8_t core, uint32_t sector, const flboot_imgref *ref,
-                        uint8_t *buf, uint32_t cap, flboot__str *why)
+int flboot__header_fits(const flboot_image_header *h, uint8_t core, uint32_t slot)
 {
-	uint32_t crc;
-	uint8_t sha[32];
-	return flboot__verify_slot_hash(s, core, sector, ref, buf, cap, why, &crc, sha);
+	if (h->core != core || h->payload_size < 1u || h->payload_size > FLBOOT_CORE_MAX_PAYLOAD(core))
+		return FLBOOT_E_RANGE;
+	if (h->load_address != 0u && h->load_address != flboot__slot_addr(core, slot) + FLBOOT_HEADER_AREA)
+		return FLBOOT_E_RANGE;
+	return 0;
 }
 
-int flboot__verify_slot_hash(flboot_store *s, uint8_t core, uint32_t sector, const flboot_imgref *ref,
-                             uint8_t *buf, uint32_t cap, flboot__str *why, uint32_t *crc_out,
-                             uint8_t sha[32])
+static const char *core_name(uint32_t core)
 {
+	return core == FLBOOT_CORE_CM7 ? "cm7" : "cm4";
+}
+
+int flboot__verify_slot(flboot *bl, uint8_t core, uint32_t slot, flboot__str *why, uint32_t *crc_out,
+                        uint8_t sha_out[32])
+{
+	flboot_store *s = &bl->store;
 	flboot_image_header h;
-	uint32_t base = FLBOOT_SECTOR_ADDR(sector), crc;
+	uint32_t base = flboot__slot_addr(core, slot), crc;
+	uint8_t sha[32];
 	int rc;
 
 	if (flboot__read(s, base, &h, sizeof h)) {
@@ -124,28 +131,22 @@ int flboot__verify_slot_hash(flboot_store *s, uint8_t core, uint32_t sector, con
 	rc = flboot__header_ok(&h, why);
 	if (rc)
 		return rc;
-	if (h.core != core || h.load_address != flboot__app_addr(core) ||
-	    h.payload_size > FLBOOT_SLOT_SIZE - FLBOOT_IMAGE_HEADER_AREA) {
-		flboot__s(why, "image header does not fit the slot (core ");
-		flboot__su(why, h.core);
-		flboot__s(why, ", load ");
-		flboot__sx(why, h.load_address);
-		flboot__s(why, ")");
+	if (flboot__header_fits(&h, core, slot)) {
+		flboot__s(why, "image header does not fit the ");
+		flboot__s(why, core_name(core));
+		flboot__s(why, " slot at ");
+		flboot__sx(why, base);
 		return FLBOOT_E_HEADER;
 	}
-	if (ref && h.header_crc32 != ref->header_crc32) {
-		flboot__s(why, "slot holds image ");
-		flboot__sx(why, h.header_crc32);
-		flboot__s(why, ", journal committed ");
-		flboot__sx(why, ref->header_crc32);
-		return FLBOOT_E_HEADER;
-	}
-	rc = flboot__hash_flash(s, base + FLBOOT_IMAGE_HEADER_AREA, h.payload_size, buf, cap, &crc, sha);
+	rc = flboot__hash_flash(s, base + FLBOOT_HEADER_AREA, h.payload_size, bl->block, sizeof bl->block, &crc, sha);
 	if (rc) {
 		flboot__s(why, "image payload unreadable (ECC)");
 		return rc;
 	}
-	*crc_out = crc;
+	if (crc_out)
+		*crc_out = crc;
+	if (sha_out)
+		memcpy(sha_out, sha, 32);
 	if (crc != h.payload_crc32) {
 		flboot__s(why, "image CRC32 ");
 		flboot__sx(why, crc);
@@ -156,6 +157,48 @@ int flboot__verify_slot_hash(flboot_store *s, uint8_t core, uint32_t sector, con
 	if (memcmp(sha, h.payload_sha256, 32) != 0) {
 		flboot__s(why, "image SHA-256 differs from the header's");
 		return FLBOOT_E_SHA;
+	}
+	/* the rest of the header area up to the slot trailer (whose words
+	 * may be torn: they are not part of the image) */
+	if (flboot__read(s, base + FLBOOT_IMAGE_HEADER_SIZE, bl->block, FLBOOT_TRAILER_OFFSET - FLBOOT_IMAGE_HEADER_SIZE)) {
+		flboot__s(why, "image header area unreadable (ECC)");
+		return FLBOOT_E_ECC;
+	}
+	return flboot__trust_image(bl, &h, bl->block, why);
+}
+
+int flboot__verify_pair(flboot *bl, const flboot_pair *p, flboot__str *why)
+{
+	const flboot_view *v = &bl->view;
+	const flboot_slotv *lead, *o;
+	uint32_t c;
+	int rc;
+
+	if (p->lead_core < 0) {
+		flboot__s(why, "no pair");
+		return FLBOOT_E_NOT_STAGED;
+	}
+	if (p->at[0] < 0) {
+		flboot__s(why, "the pair has no cm7 image to start the unit");
+		return FLBOOT_E_CORE;
+	}
+	for (c = 0; c < 2; c++) {
+		uint32_t len0 = why->len;
+		if (p->at[c] < 0)
+			continue;
+		flboot__s(why, core_name(c + 1u));
+		flboot__s(why, ": ");
+		rc = flboot__verify_slot(bl, (uint8_t)(c + 1u), (uint32_t)p->at[c], why, NULL, NULL);
+		if (rc)
+			return rc;
+		why->len = len0;
+	}
+	lead = &v->slot[p->lead_core][p->lead_slot];
+	o = p->at[1 - p->lead_core] >= 0 ? &v->slot[1 - p->lead_core][p->at[1 - p->lead_core]] : NULL;
+	if (memcmp(lead->hdr.set_id, lead->set_id, 8) != 0 ||
+	    (lead->together && (!o || memcmp(o->hdr.set_id, lead->set_id, 8) != 0))) {
+		flboot__s(why, "the images of the pair come from two packages (set ids differ)");
+		return FLBOOT_E_SET_ID;
 	}
 	return 0;
 }

@@ -44,10 +44,11 @@ struct flboot {
 /** Reset the core's RAM state and bind it to a port. Touches no flash. */
 void flboot_init(flboot *bl, const flboot_port *port);
 
-/** Power-on boot decision: finishes or undoes any journaled transition
- *  (swap, rollback), counts trial boots, verifies the pair to run. Returns
- *  FLBOOT_BOOT_APP with *target filled, or FLBOOT_BOOT_STAY (recovery, stay
- *  flag, pin). */
+/** Power-on boot decision: derives the state from the slots, returns an
+ *  expired or broken trial to its way back (when that verifies), counts
+ *  trial boots, verifies the pair to run. Returns FLBOOT_BOOT_APP with
+ *  *target filled (each core's entry in the slot it runs from), or
+ *  FLBOOT_BOOT_STAY (recovery, stay flag, pin). */
 int flboot_boot(flboot *bl, flboot_boot_target *target);
 
 /** One non-blocking step of the protocol engine: reads what the transport
@@ -56,8 +57,9 @@ void flboot_poll(flboot *bl);
 
 /* ---- the application side (linked into vendor firmware) ---------------- */
 
-/** Make the running trial pair permanent (appends a record to the
- *  metadata journal). Returns 0 or a negative flboot_err. */
+/** Make the running trial pair permanent: programs one flash word (the
+ *  confirm record in the trailer of the pair's lead slot), never erases.
+ *  Returns 0 or a negative flboot_err. */
 int flboot_app_confirm(const flboot_port *port);
 
 /** Start the application-side agent: answers HELLO (application mode, the

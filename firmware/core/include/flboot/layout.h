@@ -2,20 +2,12 @@
  * flboot/layout.h - the flash layout of the STM32H755ZI (docs/bootloader.md).
  *
  * 2 MiB in two banks of eight 128 KiB sectors; sectors are numbered 0..15
- * across both banks. Each core has a primary slot (the image that runs, at a
- * fixed address the application is linked for) and a secondary slot (staging
- * for the next image, afterwards the previous image kept for rollback).
- * Activation swaps primary and secondary sector by sector through the scratch
- * sector; the metadata journal lives in two sectors of its own so that it is
- * never erased together with anything it describes.
- *
- *   bank 1 0x08000000  s0      bootloader (write-protected)
- *          0x08020000  s1-s3   CM7 primary   (384 KiB)
- *          0x08080000  s4-s6   CM7 secondary (384 KiB)
- *          0x080E0000  s7      swap scratch
- *   bank 2 0x08100000  s8-s10  CM4 primary   (384 KiB)
- *          0x08160000  s11-s13 CM4 secondary (384 KiB)
- *          0x081C0000  s14-s15 metadata journal, two sectors (ping-pong)
+ * across both banks. Layout v2: images run in place. Each core has two
+ * slots, A and B; it runs from whichever holds the active pair, and the
+ * other one receives the next image (and afterwards keeps the previous one
+ * for rollback). Activation, trial boots, confirm and rollback are one-word
+ * records in the slots' header areas; the metadata sector holds only the
+ * staging log (what is erased, how far a transfer got).
  */
 #ifndef FLBOOT_LAYOUT_H
 #define FLBOOT_LAYOUT_H
@@ -30,21 +22,8 @@
 #define FLBOOT_SECTOR_ADDR(s) (FLBOOT_FLASH_BASE + (uint32_t)(s) * FLBOOT_SECTOR_SIZE)
 
 #define FLBOOT_BOOTLOADER_SECTOR 0u
-#define FLBOOT_CM7_PRIMARY_SECTOR 1u
-#define FLBOOT_CM7_SECONDARY_SECTOR 4u
-#define FLBOOT_SCRATCH_SECTOR 7u
-#define FLBOOT_CM4_PRIMARY_SECTOR 8u
-#define FLBOOT_CM4_SECONDARY_SECTOR 11u
-#define FLBOOT_META_SECTOR_A 14u
-#define FLBOOT_META_SECTOR_B 15u
-#define FLBOOT_SLOT_SECTORS 3u
-#define FLBOOT_SLOT_SIZE (FLBOOT_SLOT_SECTORS * FLBOOT_SECTOR_SIZE)
 
 /*
- * Layout v2 (issue 9, run in place): each core runs from whichever of its two
- * slots holds the active pair; activation, confirm and rollback are word
- * writes in the metadata sector. No scratch, no swap, no copy.
- *
  *   bank 1 0x08000000  s0      bootloader (write-protected)
  *          0x08020000  s1-s3   CM7 slot A (384 KiB)
  *          0x08080000  s4-s6   CM7 slot B (384 KiB)
@@ -73,9 +52,13 @@
 /* Largest payload an image for a core may have (slot minus header area). */
 #define FLBOOT_CORE_MAX_PAYLOAD(core) (FLBOOT_CORE_SLOT_SIZE(core) - FLBOOT_HEADER_AREA)
 
-/* Layout v1 (the landed swap design), removed with the v2 core: */
-/* Where applications are linked: the payload starts after the header area. */
-#define FLBOOT_CM7_APP_ADDR (FLBOOT_SECTOR_ADDR(FLBOOT_CM7_PRIMARY_SECTOR) + 0x400u)
-#define FLBOOT_CM4_APP_ADDR (FLBOOT_SECTOR_ADDR(FLBOOT_CM4_PRIMARY_SECTOR) + 0x400u)
+/* Names host code still uses (to move to the ones above): the slot A
+ * builds' link addresses and the CM7 slot size. */
+#define FLBOOT_CM7_APP_ADDR (FLBOOT_CM7_SLOT_A_ADDR + FLBOOT_HEADER_AREA)
+#define FLBOOT_CM4_APP_ADDR (FLBOOT_CM4_SLOT_A_ADDR + FLBOOT_HEADER_AREA)
+#define FLBOOT_SLOT_SIZE FLBOOT_CM7_SLOT_SIZE
+#define FLBOOT_CM7_PRIMARY_SECTOR 1u   /* CM7 slot A */
+#define FLBOOT_CM7_SECONDARY_SECTOR 4u /* CM7 slot B */
+#define FLBOOT_CM4_PRIMARY_SECTOR 8u   /* CM4 slot A */
 
 #endif

@@ -25,8 +25,12 @@ typedef struct flboot_identity {
 
 /** What the boot decision hands to the port to start the application. */
 typedef struct flboot_boot_target {
-	uint32_t cm7_entry; /**< payload address of the CM7 image (vector table), 0 if none */
-	uint32_t cm4_entry; /**< payload address of the CM4 image, 0 = keep the CM4 held */
+	/** payload address of the CM7 image (vector table) in its active
+	 *  slot, 0 if none */
+	uint32_t cm7_entry;
+	/** payload address of the CM4 image in its active slot (the slot of
+	 *  the same verified pair), 0 = keep the CM4 held */
+	uint32_t cm4_entry;
 	uint32_t cm7_version;
 	uint32_t cm4_version;
 	bool trial;         /**< the pair runs on trial: start the watchdog */
@@ -50,6 +54,18 @@ typedef struct flboot_port {
 	 *  until done. A word may be programmed once per erase. Returns 0 or
 	 *  FLBOOT_E_FLASH. */
 	int (*flash_program)(void *ctx, uint32_t addr, const uint8_t word[32]);
+	/** Optional (with flash_wait): start erasing one sector and return
+	 *  without waiting, so that the two banks (sectors 0-7, 8-15) erase at
+	 *  the same time; one operation per bank runs at once. Any later call
+	 *  touching a bank with an erase in flight (read, erase, program)
+	 *  first waits for it. Returns 0, or FLBOOT_E_FLASH (not started).
+	 *  NULL: the core uses the blocking flash_erase. */
+	int (*flash_erase_start)(void *ctx, uint32_t sector);
+	/** Optional (with flash_erase_start): bank 0 or 1. block: wait until
+	 *  the bank is idle. Returns 1 while the bank is busy (only when
+	 *  !block), else the result of the erase started last on that bank
+	 *  (0 or FLBOOT_E_FLASH; 0 if none). */
+	int (*flash_wait)(void *ctx, uint32_t bank, bool block);
 
 	/* ---- transport: a byte pipe to the host ---- */
 	/** Non-blocking read: bytes available now (0 if none). */

@@ -54,6 +54,7 @@ enum flboot_msg {
 	FLBOOT_MSG_DATA = 0x11,     /* image bytes at an offset              */
 	FLBOOT_MSG_END = 0x12,      /* transfer complete: verify on device   */
 	FLBOOT_MSG_ABORT = 0x13,    /* forget the transfer in progress       */
+	FLBOOT_MSG_PREPARE = 0x14,  /* erase the staging slots ahead (minor 1) */
 	FLBOOT_MSG_ACTIVATE = 0x20, /* mark verified staged images for trial */
 	FLBOOT_MSG_CONFIRM = 0x21,  /* make the running trial pair permanent */
 	FLBOOT_MSG_ROLLBACK = 0x22, /* go back to the previous pair          */
@@ -88,6 +89,7 @@ enum flboot_err {
 	FLBOOT_E_SIGNATURE = -23,  /* not signed by a key this unit holds        */
 	FLBOOT_E_COUNTER = -24,    /* security counter below the confirmed floor */
 	FLBOOT_E_DECRYPT = -25,    /* encrypted image: no key, or does not open  */
+	FLBOOT_E_SET_ID = -26,     /* images of two packages activated as one pair */
 };
 
 /* ---- semantic version packed in 32 bits: major.minor.patch ------------- */
@@ -122,6 +124,8 @@ enum flboot_boot_state {
 	FLBOOT_STATE_TRIAL = 3,       /* running a new pair on trial               */
 	FLBOOT_STATE_ROLLED_BACK = 4, /* a trial failed; previous pair restored    */
 };
+/* Layout v2: PRIMARY = the slot of the core's active image (or, without
+ * one, the slot not staged into), SECONDARY = the slot BEGIN stages into. */
 enum flboot_slot_role { FLBOOT_ROLE_PRIMARY = 1, FLBOOT_ROLE_SECONDARY = 2 };
 enum flboot_slot_state {
 	FLBOOT_SLOT_EMPTY = 0,    /* nothing valid                              */
@@ -181,6 +185,7 @@ _Static_assert(sizeof(flboot_hello) == 104 + 4 * 20 + 12, "hello size");
 
 #define FLBOOT_FEAT_DEFLATE 0x01u /* accepts FLBOOT_FLAG_COMPRESSED DATA */
 #define FLBOOT_FEAT_RESUME 0x02u  /* BEGIN answers a durable resume offset */
+#define FLBOOT_FEAT_PREPARE 0x04u /* takes PREPARE (minor 1) */
 
 /* ---- STATUS ------------------------------------------------------------ */
 typedef struct __attribute__((packed)) flboot_status {
@@ -196,9 +201,20 @@ typedef struct __attribute__((packed)) flboot_status {
 _Static_assert(sizeof(flboot_status) == 20, "status size");
 
 /* ---- BEGIN -------------------------------------------------------------- */
-/* request: the 128-byte flboot_image_header (flboot/image.h) of the image.
- * The device checks it (magic, CRC, product, hw revision, bootloader
- * version, core, size against the secondary slot) before touching flash. */
+/* request: the 128-byte flboot_image_header (flboot/image.h) of the image,
+ * optionally followed by the rest of its header area up to
+ * FLBOOT_BEGIN_MAX_AREA bytes (signature blocks). The device checks it
+ * (magic, CRC, product, hw revision, bootloader version, core, size and
+ * load address against the slot it stages into, HELLO.stage_addr) before
+ * touching flash. */
+#define FLBOOT_BEGIN_MAX_AREA 0x200u
+
+/* ---- PREPARE (minor 1, FLBOOT_FEAT_PREPARE) -------------------------------- */
+/* request: 1 or 2 image headers (128 bytes each, distinct cores), the
+ * images an update is about to BEGIN. Checked as BEGIN checks them; the
+ * device then erases their staging sectors in the background, both banks
+ * at once. Answer: empty, at once. A later BEGIN with the same header
+ * resumes the prepared staging. */
 typedef struct __attribute__((packed)) flboot_begin_resp {
 	uint32_t resume_offset;  /* durable payload bytes already on the device */
 	uint32_t max_block;      /* largest uncompressed DATA block (multiple of 32) */
