@@ -600,6 +600,14 @@ static void on_begin(flboot *bl, const req *r)
 	rc = check_header(bl, &h, &why);
 	if (!rc)
 		rc = check_slot(bl, &h, &why);
+	if (!rc) {
+		/* signature and downgrade floor before anything is erased */
+		uint8_t area[FLBOOT_TRAILER_OFFSET - FLBOOT_IMAGE_HEADER_SIZE];
+
+		memset(area, 0xFF, sizeof area);
+		memcpy(area, r->p + sizeof h, r->len - sizeof h);
+		rc = flboot__trust_image(bl, &h, area, &why);
+	}
 	if (rc) {
 		fail(bl, r, rc, 0, &why);
 		return;
