@@ -31,6 +31,7 @@ struct flasher_session {
 	uint64_t written_closed;    /* bytes written through closed transports */
 	int req_timeout_ms;         /* max(opts.timeout_ms, unit's op_timeout_ms) */
 	uint32_t features;          /* FLBOOT_FEAT_* of the last HELLO */
+	uint32_t stage_addr[2];     /* slot each core stages into next (HELLO minor 1), 0 = not announced */
 	flasher_unit_info info;     /* last HELLO */
 	flasher__response r;        /* scratch, too large for the stack of callers */
 };
@@ -225,6 +226,13 @@ static int hello(flasher_session *s, int timeout_ms, int retries)
 		return err;
 	s->info = info;
 	s->features = features;
+	{
+		flboot_hello h;
+		memset(&h, 0, sizeof h);
+		memcpy(&h, s->r.body, s->r.body_len < sizeof h ? s->r.body_len : sizeof h);
+		s->stage_addr[0] = h.proto_minor >= 1 ? h.stage_addr[0] : 0;
+		s->stage_addr[1] = h.proto_minor >= 1 ? h.stage_addr[1] : 0;
+	}
 	memcpy(s->uid, info.uid, sizeof s->uid);
 	memcpy(s->serial, info.serial, sizeof s->serial);
 	s->req_timeout_ms = s->opts.timeout_ms;
@@ -952,7 +960,11 @@ static int do_update(update_ctx *u, const flasher_package *pkg)
 		return err;
 	for (size_t i = 0; i < n; i++) {
 		flasher_package_image img;
-		if ((err = flasher_package_image(pkg, i, &img)) || (err = transfer_image(u, &img)))
+		/* images run in place: send the build linked for the slot the
+		 * unit stages this core into (HELLO.stage_addr) */
+		if ((err = flasher_package_image(pkg, i, &img)) ||
+		    (err = flasher_package_image_for(pkg, img.core, s->stage_addr[img.core == FLASHER_CORE_CM4], &img)) ||
+		    (err = transfer_image(u, &img)))
 			return err;
 	}
 
