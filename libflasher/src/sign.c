@@ -11,7 +11,7 @@
 
 #include "error_internal.h"
 #include "flasher/sign.h"
-#include "flboot/sha256.h"
+#include "flboot/trust.h"
 
 #define SECRET_TAG "flasher-ed25519-secret-key v1"
 #define PUBLIC_TAG "flasher-ed25519-public-key v1"
@@ -288,12 +288,11 @@ int flasher_pubkey_load(const char *path, uint8_t pub[32])
 	return parse_key_text(text, len, PUBLIC_TAG, pub, path);
 }
 
+/* The unit names keys the same way (flboot/trust.h): one definition. */
+_Static_assert(FLASHER_KEY_ID_SIZE == FLBOOT_KEY_ID_SIZE, "key id sizes");
 void flasher_key_id(const uint8_t pub[32], uint8_t id[FLASHER_KEY_ID_SIZE])
 {
-	uint8_t d[32];
-
-	flboot_sha256(pub, 32, d);
-	memcpy(id, d, FLASHER_KEY_ID_SIZE);
+	flboot_key_id(pub, id);
 }
 
 int flasher_key_sign(const flasher_key *key, const void *msg, size_t len, uint8_t sig[64])
