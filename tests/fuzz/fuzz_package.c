@@ -7,7 +7,8 @@
  * Built by tests/fuzz/run.sh from these lines: */
 // fuzz-sources: libflasher/src/package.c libflasher/src/elf.c libflasher/src/errors.c
 // fuzz-sources: libflasher/src/version.c firmware/core/src/sha256.c firmware/core/src/crc32.c
-// fuzz-sources: libflasher/src/sign.c libflasher/src/package_sign.c
+// fuzz-sources: libflasher/src/sign.c libflasher/src/package_sign.c firmware/core/src/trust.c
+// fuzz-sources: firmware/core/src/sha512.c firmware/core/src/ed25519.c
 // fuzz-libs: -lz -lcjson -lsodium
 #include <stdint.h>
 #include <stdlib.h>
