@@ -102,7 +102,9 @@ Test(firmware_elf, flash_and_usb_interrupt_paths_run_from_itcm)
 	elf32_close(&e);
 }
 
-static void check_app(const char *path, uint32_t slot, uint32_t ram_lo, uint32_t ram_hi)
+/* An application image linked to run in place from one slot: it starts
+ * right after the slot's header area and ends inside the slot. */
+static void check_app(const char *path, uint32_t slot, uint32_t slot_size, uint32_t ram_lo, uint32_t ram_hi)
 {
 	elf32 e = load(path);
 	uint32_t payload = slot + FLBOOT_IMAGE_HEADER_AREA;
@@ -110,25 +112,30 @@ static void check_app(const char *path, uint32_t slot, uint32_t ram_lo, uint32_t
 	load_range(&e, &lo, &hi);
 	cr_assert_eq(lo, payload, "%s: first byte at 0x%08x, the payload starts at 0x%08x (header area before)",
 	             path, lo, payload);
-	cr_assert_leq(hi, slot + FLBOOT_SLOT_SIZE, "%s: ends at 0x%08x beyond the slot", path, hi);
+	cr_assert_leq(hi, slot + slot_size, "%s: ends at 0x%08x beyond the slot", path, hi);
 	uint32_t sp = elf32_word(&e, payload), reset = elf32_word(&e, payload + 4);
 	cr_assert(sp > ram_lo && sp <= ram_hi, "%s: initial SP 0x%08x", path, sp);
 	cr_assert(reset & 1u, "%s: reset vector 0x%08x lacks the Thumb bit", path, reset);
-	cr_assert(reset > payload && reset < slot + FLBOOT_SLOT_SIZE, "%s: reset vector 0x%08x outside the slot",
+	cr_assert(reset > payload && reset < slot + slot_size, "%s: reset vector 0x%08x outside the slot",
 	          path, reset);
 	elf32_close(&e);
 }
 
-Test(firmware_elf, cm7_app_linked_after_the_header_area_of_its_slot)
+Test(firmware_elf, cm7_app_linked_for_each_slot_after_its_header_area)
 {
-	check_app(APP_CM7_ELF, FLBOOT_SECTOR_ADDR(FLBOOT_CM7_PRIMARY_SECTOR), DTCM_BASE, DTCM_END);
-	cr_assert_eq(FLBOOT_CM7_APP_ADDR, 0x08020400u);
+	cr_assert_eq(FLBOOT_CM7_SLOT_A_ADDR, 0x08020000u);
+	cr_assert_eq(FLBOOT_CM7_SLOT_B_ADDR, 0x08080000u);
+	check_app(APP_CM7_ELF, FLBOOT_CM7_SLOT_A_ADDR, FLBOOT_CM7_SLOT_SIZE, DTCM_BASE, DTCM_END);
+	check_app(APP_CM7_B_ELF, FLBOOT_CM7_SLOT_B_ADDR, FLBOOT_CM7_SLOT_SIZE, DTCM_BASE, DTCM_END);
 }
 
-Test(firmware_elf, cm4_app_linked_after_the_header_area_of_its_slot)
+Test(firmware_elf, cm4_app_linked_for_each_slot_after_its_header_area)
 {
-	check_app(APP_CM4_ELF, FLBOOT_SECTOR_ADDR(FLBOOT_CM4_PRIMARY_SECTOR), 0x30000000u, 0x30048000u);
-	cr_assert_eq(FLBOOT_CM4_APP_ADDR, 0x08100400u);
+	cr_assert_eq(FLBOOT_CM4_SLOT_A_ADDR, 0x08100000u);
+	cr_assert_eq(FLBOOT_CM4_SLOT_B_ADDR, 0x08180000u);
+	cr_assert_eq(FLBOOT_CM4_SLOT_SIZE, 512u * 1024u);
+	check_app(APP_CM4_ELF, FLBOOT_CM4_SLOT_A_ADDR, FLBOOT_CM4_SLOT_SIZE, 0x30000000u, 0x30048000u);
+	check_app(APP_CM4_B_ELF, FLBOOT_CM4_SLOT_B_ADDR, FLBOOT_CM4_SLOT_SIZE, 0x30000000u, 0x30048000u);
 }
 
 Test(firmware_elf, qemu_image_boots_on_mps2)

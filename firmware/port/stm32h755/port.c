@@ -16,6 +16,20 @@ static int p_flash_erase(void *ctx, uint32_t sector)
 	return h7_flash_erase(sector);
 }
 
+/* The H7 runs one operation per bank at once, so the core can erase the
+ * staging sectors of both banks at the same time (PREPARE). */
+static int p_flash_erase_start(void *ctx, uint32_t sector)
+{
+	(void)ctx;
+	return h7_flash_erase_start(sector);
+}
+
+static int p_flash_wait(void *ctx, uint32_t bank, bool block)
+{
+	(void)ctx;
+	return h7_flash_wait(bank, block);
+}
+
 static int p_flash_program(void *ctx, uint32_t addr, const uint8_t word[32])
 {
 	(void)ctx;
@@ -103,6 +117,8 @@ const flboot_port h7_port = {
 	.flash_read = p_flash_read,
 	.flash_erase = p_flash_erase,
 	.flash_program = p_flash_program,
+	.flash_erase_start = p_flash_erase_start,
+	.flash_wait = p_flash_wait,
 	.transport_read = p_transport_read,
 	.transport_write = p_transport_write,
 	.millis = p_millis,
