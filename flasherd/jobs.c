@@ -315,6 +315,7 @@ static int finish_late_phase(struct job *j, flasher_session **sp, const char *po
 		usleep(500000);
 		flasher_session_options o = FLASHER_SESSION_OPTIONS_INIT;
 		o.reconnect_timeout_ms = 0;
+		o.uid = j->uid; /* only the job's own unit, whoever sits on the port now */
 		if (flasher_session_open(sp, port, &o) != 0 || flasher_session_info(*sp, &info) != 0)
 			continue;
 		if (info.state == FLASHER_STATE_ROLLED_BACK) {
@@ -350,8 +351,10 @@ static void run_job(struct job *j, struct unit *u)
 	flasher_update_result res;
 	memset(&res, 0, sizeof res);
 	int rc = hrc;
+	flasher_session_options so = FLASHER_SESSION_OPTIONS_INIT;
+	so.uid = j->uid; /* the job's unit only: another one on its port is looked past */
 	if (rc == 0)
-		rc = flasher_session_open(&s, port, NULL);
+		rc = flasher_session_open(&s, port, &so);
 	pthread_mutex_lock(&d->lock);
 	j->session = s;
 	int cancel = j->cancel;

@@ -21,8 +21,16 @@ struct flasher_session {
 	flasher__client c;
 	flasher_transport *t;       /* current link, NULL while disconnected */
 	char port[256];             /* current port spec (changes if the unit re-enumerates) */
-	char uid[25];               /* to find the unit again after a reboot */
+	/* The unit this session is bound to (first HELLO, or opts.uid): every
+	 * later HELLO must come from it, and it is found again by this uid. */
+	char uid[25];
 	char serial[33];
+	char expect_uid[25];        /* opts.uid, "" = bind to the first unit that answers */
+	/* another unit answered where ours was expected (the last one seen):
+	 * it is never written to and never reported on */
+	char foreign_uid[25];
+	char foreign_port[256];
+	int wrong_unit;             /* the last HELLO came from another unit */
 	flasher_session_options opts;
 	char *record_path;
 	flasher_fault_config fault;
@@ -139,22 +147,40 @@ static int open_link(flasher_session *s)
 	return 0;
 }
 
-/* Reopen the link; if the port is gone (USB re-enumeration), find the
- * unit again by its uid (or serial) through discovery. */
-static int reconnect(flasher_session *s)
+/* Look for the session's unit by its uid (or serial) through discovery;
+ * a port where another unit answered last is not taken again. */
+static int open_discovered(flasher_session *s)
 {
-	close_link(s);
-	int err = open_link(s);
-	if (err != FLASHER_ENOTFOUND && err != FLASHER_EDISCONNECTED && err != FLASHER_EIO)
-		return err;
 	const char *ids[2] = {s->uid, s->serial};
 	for (int i = 0; i < 2; i++) {
 		char path[256];
 		if (!ids[i][0] || flasher_port_find(ids[i], path, sizeof path) != 0)
 			continue;
+		if (s->wrong_unit && !strcmp(path, s->foreign_port))
+			continue;
+		char old[sizeof s->port];
+		snprintf(old, sizeof old, "%s", s->port);
 		snprintf(s->port, sizeof s->port, "%s", path);
-		return open_link(s);
+		if (open_link(s) == 0)
+			return 0;
+		snprintf(s->port, sizeof s->port, "%s", old);
 	}
+	return FLASHER_ENOTFOUND;
+}
+
+/* Reopen the link; if the port is gone (USB re-enumeration) or another unit
+ * answered on it, find the unit again by its uid (or serial) through
+ * discovery. The HELLO that follows checks who answers. */
+static int reconnect(flasher_session *s)
+{
+	close_link(s);
+	if (s->wrong_unit && open_discovered(s) == 0)
+		return 0;
+	int err = open_link(s);
+	if (err != FLASHER_ENOTFOUND && err != FLASHER_EDISCONNECTED && err != FLASHER_EIO && err != FLASHER_EBUSY)
+		return err;
+	if (!s->wrong_unit && open_discovered(s) == 0)
+		return 0;
 	return err;
 }
 
@@ -224,6 +250,16 @@ static int hello(flasher_session *s, int timeout_ms, int retries)
 	err = parse_hello(&s->r, &info, &features);
 	if (err)
 		return err;
+	const char *own = s->uid[0] ? s->uid : s->expect_uid;
+	if (own[0] && strcasecmp(info.uid, own)) {
+		/* not our unit (a swapped cable, a reused port): forget its answer */
+		s->wrong_unit = 1;
+		memcpy(s->foreign_uid, info.uid, sizeof s->foreign_uid);
+		snprintf(s->foreign_port, sizeof s->foreign_port, "%s", s->port);
+		return flasher__error(FLASHER_ENOTFOUND, "%s answers as unit %s, not as this session's unit %s", s->port,
+		                      info.uid, own);
+	}
+	s->wrong_unit = 0;
 	s->info = info;
 	s->features = features;
 	{
@@ -233,8 +269,10 @@ static int hello(flasher_session *s, int timeout_ms, int retries)
 		s->stage_addr[0] = h.proto_minor >= 1 ? h.stage_addr[0] : 0;
 		s->stage_addr[1] = h.proto_minor >= 1 ? h.stage_addr[1] : 0;
 	}
-	memcpy(s->uid, info.uid, sizeof s->uid);
-	memcpy(s->serial, info.serial, sizeof s->serial);
+	if (!s->uid[0]) { /* the first HELLO binds the session to this unit */
+		memcpy(s->uid, info.uid, sizeof s->uid);
+		memcpy(s->serial, info.serial, sizeof s->serial);
+	}
 	s->req_timeout_ms = s->opts.timeout_ms;
 	if ((int64_t)info.op_timeout_ms > s->req_timeout_ms)
 		s->req_timeout_ms = info.op_timeout_ms > 600000 ? 600000 : (int)info.op_timeout_ms;
@@ -265,6 +303,12 @@ static int wait_unit(flasher_session *s, judge_fn judge, void *arg, int64_t dead
 		if (cancelled(s))
 			return flasher__error(FLASHER_ECANCELLED, "cancelled by the caller");
 		if (flasher__now_ms() > deadline) {
+			if (s->wrong_unit || (!last && s->foreign_uid[0]))
+				return flasher__error(FLASHER_ENOTFOUND,
+				                      "%s: unit %s did not come back within %d ms (on %s, or by its uid on any "
+				                      "port); %s answered as unit %s, which was left alone",
+				                      what, s->uid[0] ? s->uid : s->expect_uid, s->opts.reconnect_timeout_ms,
+				                      s->port, s->foreign_port, s->foreign_uid);
 			if (last)
 				return flasher__error(FLASHER_ETIMEOUT, "%s: still not there after %d ms (last answer: mode %s, "
 				                      "state %d, cm7 %08x, cm4 %08x)", what, s->opts.reconnect_timeout_ms,
@@ -282,6 +326,12 @@ static int wait_unit(flasher_session *s, judge_fn judge, void *arg, int64_t dead
 		int err = hello(s, hello_ms, 0);
 		if (err == FLASHER_ECANCELLED || err == FLASHER_EUNSUPPORTED)
 			return err;
+		if (err == FLASHER_ENOTFOUND && s->wrong_unit) { /* another unit: let go of it, look for ours */
+			close_link(s);
+			if ((err = sleep_ms(s, 200)))
+				return err;
+			continue;
+		}
 		if (err == FLASHER_ETIMEOUT || err == FLASHER_EPROTOCOL || err == FLASHER_EDEVICE)
 			continue;
 		if (err) { /* link gone: the unit resets or re-enumerates */
@@ -314,13 +364,43 @@ static int judge_any(flasher_session *s, const flasher_unit_info *u, void *arg)
 	return 1;
 }
 
+/* A REBOOT whose answer did not come back: the unit may have reset (or been
+ * unplugged) before it got through. The session then looks for its unit. */
+static int answer_lost(int err)
+{
+	return err == FLASHER_EDISCONNECTED || err == FLASHER_EIO || err == FLASHER_ETIMEOUT;
+}
+
+/* Entering the bootloader: the application answering again means the
+ * REBOOT never reached it (lost with the link, or the unit was replaced
+ * and came back): ask again, at most every 1.5 s. */
+static int judge_entered(flasher_session *s, const flasher_unit_info *u, void *arg)
+{
+	int64_t *last_ask = arg;
+	if (u->mode == FLASHER_MODE_BOOTLOADER)
+		return 1;
+	if (flasher__now_ms() - *last_ask > 1500) {
+		flboot_reboot_req req = {FLBOOT_REBOOT_BOOTLOADER};
+		*last_ask = flasher__now_ms();
+		int err = request(s, FLBOOT_MSG_REBOOT, &req, sizeof req);
+		if (err == FLASHER_ECANCELLED)
+			return err;
+		if (err == FLASHER_EDISCONNECTED || err == FLASHER_EIO)
+			close_link(s);
+	}
+	return 0;
+}
+
 static int enter_bootloader(flasher_session *s)
 {
 	flboot_reboot_req req = {FLBOOT_REBOOT_BOOTLOADER};
+	int64_t last_ask = flasher__now_ms();
 	int err = request(s, FLBOOT_MSG_REBOOT, &req, sizeof req);
-	if (err)
+	if (err && !answer_lost(err))
 		return flasher__error_wrap(err, "entering the bootloader");
-	return wait_unit(s, judge_bootloader, NULL, flasher__now_ms() + s->opts.reconnect_timeout_ms,
+	if (err == FLASHER_EDISCONNECTED || err == FLASHER_EIO)
+		close_link(s);
+	return wait_unit(s, judge_entered, &last_ask, flasher__now_ms() + s->opts.reconnect_timeout_ms,
 	                 "waiting for the bootloader");
 }
 
@@ -339,7 +419,8 @@ static int session_new(flasher_session **out, const flasher_session_options *opt
 			return flasher__error(FLASHER_EINVAL, "session options: version %u unknown (this library knows %d)",
 			                      opts->version, FLASHER_SESSION_OPTIONS_VERSION);
 		}
-		s->opts = *opts;
+		/* an older caller's struct ends before the newer fields */
+		memcpy(&s->opts, opts, opts->version >= 2 ? sizeof *opts : offsetof(flasher_session_options, uid));
 		if (s->opts.timeout_ms <= 0)
 			s->opts.timeout_ms = def.timeout_ms;
 		if (s->opts.retries < 0)
@@ -354,7 +435,17 @@ static int session_new(flasher_session **out, const flasher_session_options *opt
 			s->fault = *opts->fault;
 			s->has_fault = 1;
 		}
+		if (opts->version >= 2 && opts->uid) {
+			if (strlen(opts->uid) != 24 || strspn(opts->uid, "0123456789abcdefABCDEF") != 24) {
+				free(s->record_path);
+				free(s);
+				return flasher__error(FLASHER_EINVAL, "session options: uid '%s' is not 24 hex digits", opts->uid);
+			}
+			for (int i = 0; i < 24; i++)
+				s->expect_uid[i] = (char)(opts->uid[i] >= 'A' && opts->uid[i] <= 'F' ? opts->uid[i] + 32 : opts->uid[i]);
+		}
 	}
+	s->opts.uid = NULL;
 	s->opts.record_path = s->record_path;
 	s->opts.fault = NULL;
 	s->req_timeout_ms = s->opts.timeout_ms;
@@ -383,7 +474,11 @@ int flasher_session_open(flasher_session **out, const char *port, const flasher_
 		flasher_session_close(s);
 		return err; /* the transport's detail names the port */
 	}
-	if ((err = hello(s, s->opts.timeout_ms, s->opts.retries))) {
+	err = hello(s, s->opts.timeout_ms, s->opts.retries);
+	if (err == FLASHER_ENOTFOUND && s->wrong_unit) /* opts.uid names another unit: look for it */
+		err = wait_unit(s, judge_any, NULL, flasher__now_ms() + s->opts.reconnect_timeout_ms,
+		                "looking for the unit");
+	if (err) {
 		flasher_session_close(s);
 		return flasher__error_wrap(err, "%s", port);
 	}
@@ -412,7 +507,11 @@ int flasher_session_open_transport(flasher_session **out, flasher_transport *t, 
 	s->t = t;
 	s->links = 1;
 	flasher__client_attach(&s->c, t);
-	if ((err = hello(s, s->opts.timeout_ms, s->opts.retries))) {
+	err = hello(s, s->opts.timeout_ms, s->opts.retries);
+	if (err == FLASHER_ENOTFOUND && s->wrong_unit)
+		err = wait_unit(s, judge_any, NULL, flasher__now_ms() + s->opts.reconnect_timeout_ms,
+		                "looking for the unit");
+	if (err) {
 		flasher_session_close(s);
 		return err;
 	}
@@ -441,13 +540,14 @@ const char *flasher_session_port(const flasher_session *s)
 }
 
 /* Every public operation: a cancel request ends it and is then forgotten,
- * and a lost link is reopened first. */
+ * and a lost link is reopened first, and only to the session's own unit
+ * (a HELLO says who answers) before anything else is sent. */
 static int op_begin(flasher_session *s)
 {
 	if (!s)
 		return flasher__error(FLASHER_EINVAL, "no session");
 	if (!s->t) {
-		int err = reconnect(s);
+		int err = wait_unit(s, judge_any, NULL, flasher__now_ms() + s->opts.reconnect_timeout_ms, "reconnecting");
 		if (err)
 			return flasher__error_wrap(err, "reconnecting to %s", s->port);
 	}
@@ -983,8 +1083,11 @@ static int do_update(update_ctx *u, const flasher_package *pkg)
 	if ((err = phase(u, FLASHER_PHASE_REBOOT)))
 		return err;
 	flboot_reboot_req rr = {FLBOOT_REBOOT_NORMAL};
-	if ((err = request(s, FLBOOT_MSG_REBOOT, &rr, sizeof rr)))
+	err = request(s, FLBOOT_MSG_REBOOT, &rr, sizeof rr);
+	if (err == FLASHER_ECANCELLED || (err && !answer_lost(err)))
 		return flasher__error_wrap(err, "rebooting after activation");
+	if (err == FLASHER_EDISCONNECTED || err == FLASHER_EIO)
+		close_link(s); /* the activation is recorded: any boot of the unit applies it */
 	int64_t deadline = flasher__now_ms() + s->opts.reconnect_timeout_ms + (u->uo->wait_confirm_ms > 0 ? u->uo->wait_confirm_ms : 0);
 	if ((err = wait_unit(s, judge_updated, u, deadline, "waiting for the unit to run the new firmware")))
 		return err;

@@ -90,9 +90,16 @@ typedef struct flasher_session_options {
 	int reconnect_timeout_ms;        /**< waiting for the unit after reboot (default 20000) */
 	const char *record_path;         /**< record every byte to this file, NULL = off */
 	const flasher_fault_config *fault; /**< inject link faults (tests), NULL = off */
+	/** The unit this session is for: its uid (24 hex digits). NULL binds the
+	 *  session to whichever unit answers the first HELLO. Either way the
+	 *  session only ever talks to that one unit: after every reconnect the
+	 *  answering uid must match, else the session keeps looking for its unit
+	 *  (the port, then discovery by uid) until reconnect_timeout_ms and fails
+	 *  with FLASHER_ENOTFOUND naming both uids. @since 0.3 (version 2) */
+	const char *uid;
 } flasher_session_options;
-#define FLASHER_SESSION_OPTIONS_VERSION 1
-#define FLASHER_SESSION_OPTIONS_INIT {FLASHER_SESSION_OPTIONS_VERSION, 1000, 8, 20000, NULL, NULL}
+#define FLASHER_SESSION_OPTIONS_VERSION 2
+#define FLASHER_SESSION_OPTIONS_INIT {FLASHER_SESSION_OPTIONS_VERSION, 1000, 8, 20000, NULL, NULL, NULL}
 
 typedef struct flasher_session flasher_session;
 
