@@ -210,12 +210,14 @@ int cmd_pack(int argc, char **argv)
 
 /* ---- inspect --------------------------------------------------------------- */
 
-/* Parses "CMD PKG [--json]" for inspect and verify. */
-static int parse_pkg_args(const char *cmd, int argc, char **argv, const char **path, int *json, const char *summary,
-                          const char *desc, const char *json_help)
+/* Parses "CMD PKG [--key PUBKEY] [--json]" for inspect and verify. */
+static int parse_pkg_args(const char *cmd, int argc, char **argv, const char **path, int *json, const char **key,
+                          const char *summary, const char *desc, const char *json_help, const char *key_help)
 {
 	*json = 0;
-	const cli_opt opts[] = {CLI_OPT_FLAG("json", 0, json, json_help), CLI_END};
+	*key = NULL;
+	const cli_opt opts[] = {CLI_OPT_STRING("key", 0, key, "PUBKEY", key_help),
+	                        CLI_OPT_FLAG("json", 0, json, json_help), CLI_END};
 	const cli_spec spec = {cmd, "PKG", 1, 1, summary, desc, opts, NULL};
 	int npos;
 	return cli_parse(&spec, argc, argv, path, &npos);
@@ -231,6 +233,133 @@ static double jnum(const cJSON *o, const char *k)
 {
 	const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, k);
 	return cJSON_IsNumber(it) ? it->valuedouble : 0;
+}
+
+/* ---- signatures (docs/signing.md) -------------------------------------------- */
+
+static const char *signer_state(int valid)
+{
+	return valid == 1 ? "valid" : valid == 0 ? "INVALID" : "not checked";
+}
+
+static cJSON *signers_json(const flasher_signer *s, size_t n)
+{
+	cJSON *a = cJSON_CreateArray();
+	for (size_t i = 0; a && i < n; i++) {
+		char id[2 * FLASHER_KEY_ID_SIZE + 1];
+		cJSON *o = cJSON_CreateObject();
+		hex(s[i].key_id, FLASHER_KEY_ID_SIZE, id);
+		cJSON_AddStringToObject(o, "key_id", id);
+		if (s[i].valid < 0)
+			cJSON_AddNullToObject(o, "valid");
+		else
+			cJSON_AddBoolToObject(o, "valid", s[i].valid == 1);
+		cJSON_AddItemToArray(a, o);
+	}
+	return a;
+}
+
+static const char *slot_name(uint32_t slot)
+{
+	return slot == 0 ? "any" : slot == FLBOOT_CM7_SLOT_A_ADDR || slot == FLBOOT_CM4_SLOT_A_ADDR ? "A" : "B";
+}
+
+/* {"key_id": (of --key, or null), "package": [signer...], "images": [{core, slot, signers}]} */
+static cJSON *signatures_json(const flasher_signatures *sg, const uint8_t *pub)
+{
+	cJSON *o = cJSON_CreateObject(), *imgs = cJSON_CreateArray();
+	if (pub) {
+		uint8_t id[FLASHER_KEY_ID_SIZE];
+		char idh[2 * FLASHER_KEY_ID_SIZE + 1];
+		flasher_key_id(pub, id);
+		hex(id, sizeof id, idh);
+		cJSON_AddStringToObject(o, "key_id", idh);
+	} else {
+		cJSON_AddNullToObject(o, "key_id");
+	}
+	cJSON_AddItemToObject(o, "package", signers_json(sg->package, sg->package_count));
+	for (size_t i = 0; i < sg->image_count; i++) {
+		cJSON *e = cJSON_CreateObject();
+		cJSON_AddStringToObject(e, "core", sg->image[i].core == FLASHER_CORE_CM7 ? "cm7" : "cm4");
+		cJSON_AddStringToObject(e, "slot", slot_name(sg->image[i].slot));
+		cJSON_AddItemToObject(e, "signers", signers_json(sg->image[i].signer, sg->image[i].count));
+		cJSON_AddItemToArray(imgs, e);
+	}
+	cJSON_AddItemToObject(o, "images", imgs);
+	return o;
+}
+
+static void print_signers(const char *label, const flasher_signer *s, size_t n)
+{
+	if (n == 0) {
+		printf("%s unsigned\n", label);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char id[2 * FLASHER_KEY_ID_SIZE + 1];
+		hex(s[i].key_id, FLASHER_KEY_ID_SIZE, id);
+		printf("%s %s %s (%s)\n", i == 0 ? label : "              ", i == 0 ? "signed by" : "      and", id,
+		       signer_state(s[i].valid));
+	}
+}
+
+static void print_signatures(const flasher_signatures *sg)
+{
+	print_signers("signature     ", sg->package, sg->package_count);
+	for (size_t i = 0; i < sg->image_count; i++) {
+		char label[32];
+		snprintf(label, sizeof label, "  %s slot %-3s  ", sg->image[i].core == FLASHER_CORE_CM7 ? "cm7" : "cm4",
+		         slot_name(sg->image[i].slot));
+		print_signers(label, sg->image[i].signer, sg->image[i].count);
+	}
+}
+
+/* Loads --key (if any) and reports the package's signatures. */
+static int read_signatures(const flasher_package *pkg, const char *key, uint8_t pub[FLASHER_PUBKEY_SIZE],
+                           flasher_signatures *sg)
+{
+	int err = key ? flasher_pubkey_load(key, pub) : 0;
+	return err ? err : flasher_package_signatures(pkg, key ? pub : NULL, sg);
+}
+
+/* verify --key: every image and the package signed by the key, and those
+ * signatures hold. 0, or the error with the first part that falls short. */
+static int require_key(const flasher_signatures *sg, const char *key, char *why, size_t why_size)
+{
+	struct {
+		const char *what;
+		const flasher_signer *s;
+		size_t n;
+	} parts[1 + 4];
+	char names[4][40];
+	size_t np = 0;
+	parts[np].what = "the package";
+	parts[np].s = sg->package;
+	parts[np++].n = sg->package_count;
+	for (size_t i = 0; i < sg->image_count; i++) {
+		snprintf(names[i], sizeof names[i], "the %s image (slot %s)",
+		         sg->image[i].core == FLASHER_CORE_CM7 ? "cm7" : "cm4", slot_name(sg->image[i].slot));
+		parts[np].what = names[i];
+		parts[np].s = sg->image[i].signer;
+		parts[np++].n = sg->image[i].count;
+	}
+	for (size_t p = 0; p < np; p++) {
+		int best = -1;
+		for (size_t i = 0; i < parts[p].n; i++)
+			if (parts[p].s[i].valid > best)
+				best = parts[p].s[i].valid;
+		if (best == 0) {
+			snprintf(why, why_size, "%s carries a signature by %s that does not verify (changed after signing)",
+			         parts[p].what, key);
+			return FLASHER_ECORRUPT;
+		}
+		if (best < 0) {
+			snprintf(why, why_size, "%s is %s, not signed by %s", parts[p].what,
+			         parts[p].n ? "signed by other keys" : "unsigned", key);
+			return FLASHER_EPERM;
+		}
+	}
+	return 0;
 }
 
 static cJSON *inspect_doc(const flasher_package *pkg, const char *path)
@@ -298,7 +427,6 @@ static void print_inspect(const cJSON *d)
 	printf("build id       %s\n", jstr(d, "build_id") ? jstr(d, "build_id") : "-");
 	printf("created        %s\n", jstr(d, "created"));
 	printf("set id         %s\n", jstr(d, "set_id"));
-	printf("signature      none\n");
 	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(d, "images"))
 	{
 		double payload = jnum(it, "payload_size"), stored = jnum(it, "stored_size");
@@ -319,33 +447,49 @@ static void print_inspect(const cJSON *d)
 	}
 }
 
+static const char KEY_HELP_INSPECT[] =
+	"a public key file (KEY.pub from 'flasher keygen', or the 32 raw bytes a unit\n"
+	"stores): check every signature made by it; others are listed as not checked";
+
 int cmd_inspect(int argc, char **argv)
 {
-	const char *path;
+	const char *path, *key;
 	int json;
-	int r = parse_pkg_args("inspect", argc, argv, &path, &json, "Print everything in a package.",
+	int r = parse_pkg_args("inspect", argc, argv, &path, &json, &key, "Print everything in a package.",
 	                       "Checks a package completely (as 'flasher verify' does) and prints everything in it:\n"
 	                       "product, version, compatible hardware, minimum bootloader, build id, creation time,\n"
-	                       "and per core image its slot, load address, payload size, CRC32, SHA-256 and how it\n"
-	                       "is stored. A package that fails any check is not printed; the error names the\n"
-	                       "first broken part.\n",
+	                       "who signed the package and each image (key ids; with --key, whether each signature\n"
+	                       "by that key verifies), and per core image its slot, load address, payload size,\n"
+	                       "CRC32, SHA-256 and how it is stored. A package that fails any check is not printed;\n"
+	                       "the error names the first broken part. To require a key, use 'flasher verify --key'.\n",
 	                       "print one JSON object (a stable interface, docs/package-format.md):\n"
-	                       "the manifest's fields plus file, file_size, sha256 and per image\n"
-	                       "header_crc32. crc32/sha256 are of the firmware bytes as given to pack.");
+	                       "the manifest's fields plus file, file_size, sha256, signatures and\n"
+	                       "per image header_crc32. crc32/sha256 are of the firmware bytes as given\n"
+	                       "to pack.",
+	                       KEY_HELP_INSPECT);
 	if (r)
 		return r == CLI_PARSED_HELP ? CLI_EXIT_OK : r;
 	flasher_package *pkg;
 	int err = flasher_package_open(&pkg, path);
 	if (err)
 		return cli_fail(err, "inspect");
+	uint8_t pub[FLASHER_PUBKEY_SIZE];
+	flasher_signatures sg;
+	if ((err = read_signatures(pkg, key, pub, &sg)) != 0) {
+		flasher_package_free(pkg);
+		return cli_fail(err, key ? "inspect --key" : "inspect");
+	}
 	cJSON *doc = inspect_doc(pkg, path);
 	flasher_package_free(pkg);
 	if (!doc)
 		return cli_fail(FLASHER_ENOMEM, "inspect");
-	if (json)
+	if (json) {
+		cJSON_AddItemToObject(doc, "signatures", signatures_json(&sg, key ? pub : NULL));
 		print_json(doc);
-	else
+	} else {
 		print_inspect(doc);
+		print_signatures(&sg);
+	}
 	cJSON_Delete(doc);
 	return CLI_EXIT_OK;
 }
@@ -354,29 +498,47 @@ int cmd_inspect(int argc, char **argv)
 
 int cmd_verify(int argc, char **argv)
 {
-	const char *path;
+	const char *path, *key;
 	int json;
-	int r = parse_pkg_args("verify", argc, argv, &path, &json, "Check every CRC and hash of a package.",
+	int r = parse_pkg_args("verify", argc, argv, &path, &json, &key, "Check every CRC, hash and signature of a package.",
 	                       "Checks a package without a unit: the header and manifest CRC32s, the exact file\n"
 	                       "length, every image header (as the bootloader checks it), the CRC32 and SHA-256\n"
 	                       "of every payload, and that the manifest and the image headers agree. Any single\n"
-	                       "changed byte is found.\n\n"
+	                       "changed byte is found. With --key, also that the package and every image carry a\n"
+	                       "signature by that key and that each verifies (what a unit holding the key checks).\n\n"
 	                       "Exit status 0 only for an intact package; otherwise 10 + |error code| (see\n"
-	                       "'flasher --help'), and the message names the first broken part.\n",
-	                       "print {\"file\", \"ok\", \"sha256\"} or {\"file\", \"ok\": false, \"error\",\n"
-	                       "\"code\", \"detail\"} as one JSON object");
+	                       "'flasher --help'), and the message names the first broken part: 16 (ECORRUPT) for\n"
+	                       "a signature by the key that does not verify, 25 (EPERM) when a part is not signed\n"
+	                       "by the key.\n",
+	                       "print {\"file\", \"ok\", \"sha256\", \"images\", \"signatures\"} or {\"file\",\n"
+	                       "\"ok\": false, \"error\", \"code\", \"detail\"} as one JSON object",
+	                       "require signatures by this public key (KEY.pub) on the package and on\n"
+	                       "every image");
 	if (r)
 		return r == CLI_PARSED_HELP ? CLI_EXIT_OK : r;
-	flasher_package *pkg;
+	flasher_package *pkg = NULL;
+	uint8_t pub[FLASHER_PUBKEY_SIZE];
+	flasher_signatures sg;
+	char why[256] = "";
 	int err = flasher_package_open(&pkg, path);
+	if (!err)
+		err = read_signatures(pkg, key, pub, &sg);
+	if (!err && key && (err = require_key(&sg, key, why, sizeof why)) == 0)
+		why[0] = '\0';
+	const char *detail = why[0] ? why : flasher_error_last();
 	if (!json) {
-		if (err)
-			return cli_fail(err, "verify");
+		if (err) {
+			flasher_package_free(pkg);
+			fprintf(stderr, "flasher: verify: %s%s%s [%s]\n", flasher_strerror(err), *detail ? ": " : "", detail,
+			        flasher_error_name(err));
+			return cli_exit_code(err);
+		}
 		char sha[65];
 		hex(flasher_package_sha256(pkg), 32, sha);
 		if (cli_verbosity >= 0)
-			printf("%s: OK (%zu image%s, sha256 %s)\n", path, flasher_package_image_count(pkg),
-			       flasher_package_image_count(pkg) == 1 ? "" : "s", sha);
+			printf("%s: OK (%zu image%s, sha256 %s%s%s)\n", path, flasher_package_image_count(pkg),
+			       flasher_package_image_count(pkg) == 1 ? "" : "s", sha, key ? ", signed by " : "",
+			       key ? key : "");
 		flasher_package_free(pkg);
 		return CLI_EXIT_OK;
 	}
@@ -386,12 +548,13 @@ int cmd_verify(int argc, char **argv)
 	if (err) {
 		cJSON_AddStringToObject(doc, "error", flasher_error_name(err));
 		cJSON_AddNumberToObject(doc, "code", err);
-		cJSON_AddStringToObject(doc, "detail", flasher_error_last());
+		cJSON_AddStringToObject(doc, "detail", detail);
 	} else {
 		char sha[65];
 		hex(flasher_package_sha256(pkg), 32, sha);
 		cJSON_AddStringToObject(doc, "sha256", sha);
 		cJSON_AddNumberToObject(doc, "images", (double)flasher_package_image_count(pkg));
+		cJSON_AddItemToObject(doc, "signatures", signatures_json(&sg, key ? pub : NULL));
 	}
 	print_json(doc);
 	cJSON_Delete(doc);

@@ -42,7 +42,7 @@
 #define PKG_MAGIC_LEN 8u
 #define PKG_FORMAT_VERSION 2u /* version 1 (one slot-A build per core) is still read */
 #define PKG_HEADER_SIZE 64u
-#define PKG_FLAG_SIGNED 0x1u /* reserved: signature block present */
+#define PKG_FLAG_SIGNED 0x1u /* a package signature block follows the images */
 #define PKG_FORMAT_NAME "flasher-package/2"
 #define PKG_FORMAT_NAME_V1 "flasher-package/1"
 
@@ -99,6 +99,9 @@ struct flasher_package {
 	struct pkg_image images[MAX_IMAGES];
 	size_t core_count;
 	size_t core_first[MAX_CORES]; /* per core (package order): its first build */
+	size_t signed_len;            /* bytes the package signature covers; 0 = unsigned */
+	const uint8_t *sigblock;      /* the package signature block (in file), or NULL */
+	size_t sigblock_size;
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -534,7 +537,29 @@ static int check_image(flasher_package *pkg, const struct image_entry *e, unsign
 	return 0;
 }
 
-static int check_binary_header(const uint8_t *f, size_t len, uint32_t *manifest_len)
+/* The package signature block's place: after the images, to the end of
+ * the file. *data_end = where the images end (the signed length). */
+static int check_signature_fields(const uint8_t *f, uint32_t flags, uint32_t total, uint32_t *data_end)
+{
+	uint32_t soff = get32(f + OFF_SIG_OFFSET), ssize = get32(f + OFF_SIG_SIZE);
+	if (!(flags & PKG_FLAG_SIGNED)) {
+		if (soff || ssize)
+			return flasher__error(FLASHER_EFORMAT,
+			                      "package header: signature block fields set on an unsigned package");
+		*data_end = total;
+		return 0;
+	}
+	if (ssize < FLASHER_PKG_SIGBLOCK_SIZE(1) || ssize > FLASHER_PKG_SIGBLOCK_SIZE(FLASHER_MAX_SIGNERS) ||
+	    (uint64_t)soff + ssize != total)
+		return flasher__error(FLASHER_EFORMAT,
+		                      "package header: signature block at %u, %u bytes; expected 80 or 152 bytes "
+		                      "ending the %u-byte file (cut short?)",
+		                      soff, ssize, total);
+	*data_end = soff;
+	return 0;
+}
+
+static int check_binary_header(const uint8_t *f, size_t len, uint32_t *manifest_len, uint32_t *data_end)
 {
 	if (len < PKG_HEADER_SIZE)
 		return flasher__error(FLASHER_EFORMAT, "truncated: %zu bytes, the package header alone is %u", len,
@@ -552,9 +577,7 @@ static int check_binary_header(const uint8_t *f, size_t len, uint32_t *manifest_
 		return flasher__error(FLASHER_EFORMAT, "package header size %u, expected %u", get16(f + OFF_HEADER_SIZE),
 		                      PKG_HEADER_SIZE);
 	uint32_t flags = get32(f + OFF_FLAGS);
-	if (flags & PKG_FLAG_SIGNED)
-		return flasher__error(FLASHER_EUNSUPPORTED, "signed package; signatures need a newer flasher");
-	if (flags)
+	if (flags & ~PKG_FLAG_SIGNED)
 		return flasher__error(FLASHER_EUNSUPPORTED, "package header flags %08x unknown", flags);
 	uint32_t total = get32(f + OFF_TOTAL_SIZE);
 	if (total != len)
@@ -563,18 +586,20 @@ static int check_binary_header(const uint8_t *f, size_t len, uint32_t *manifest_
 	for (size_t i = OFF_RESERVED; i < OFF_HEADER_CRC; i++)
 		if (f[i])
 			return flasher__error(FLASHER_EFORMAT, "package header: reserved byte %zu is not zero", i);
+	int err = check_signature_fields(f, flags, total, data_end);
+	if (err)
+		return err;
 	uint32_t moff = get32(f + OFF_MANIFEST_OFFSET), mlen = get32(f + OFF_MANIFEST_LENGTH);
 	uint32_t doff = get32(f + OFF_DATA_OFFSET), dsize = get32(f + OFF_DATA_SIZE);
 	if (moff != PKG_HEADER_SIZE || mlen == 0 || mlen > MAX_MANIFEST)
 		return flasher__error(FLASHER_EFORMAT, "package header: manifest at %u, %u bytes (expected at %u, 1..%u)",
 		                      moff, mlen, PKG_HEADER_SIZE, MAX_MANIFEST);
-	if (doff != moff + mlen || (uint64_t)doff + dsize != total)
+	if (doff != moff + mlen || (uint64_t)doff + dsize != *data_end)
 		return flasher__error(FLASHER_EFORMAT,
 		                      "package header: images at %u, %u bytes; expected right after the manifest (%u) "
-		                      "up to the end of the file (%u)",
-		                      doff, dsize, moff + mlen, total);
-	if (get32(f + OFF_SIG_OFFSET) || get32(f + OFF_SIG_SIZE))
-		return flasher__error(FLASHER_EFORMAT, "package header: signature block fields set on an unsigned package");
+		                      "up to %s (%u)",
+		                      doff, dsize, moff + mlen, *data_end == total ? "the end of the file" : "the signature block",
+		                      *data_end);
 	crc = crc32_of(f + moff, mlen);
 	if (crc != get32(f + OFF_MANIFEST_CRC))
 		return flasher__error(FLASHER_ECORRUPT, "manifest CRC32: header says %08x, computed %08x",
@@ -585,10 +610,19 @@ static int check_binary_header(const uint8_t *f, size_t len, uint32_t *manifest_
 
 static int verify_all(flasher_package *pkg)
 {
-	uint32_t mlen = 0;
-	int err = check_binary_header(pkg->file, pkg->file_size, &mlen);
+	uint32_t mlen = 0, data_end = 0;
+	int err = check_binary_header(pkg->file, pkg->file_size, &mlen, &data_end);
 	if (err)
 		return err;
+	if (data_end != pkg->file_size) {
+		flasher__sig_report rep;
+		pkg->signed_len = data_end;
+		pkg->sigblock = pkg->file + data_end;
+		pkg->sigblock_size = pkg->file_size - data_end;
+		err = flasher__check_package_sig(pkg->sigblock, pkg->sigblock_size, NULL, NULL, &rep);
+		if (err)
+			return err;
+	}
 	unsigned format = get16(pkg->file + OFF_FORMAT_VERSION);
 	pkg->manifest = malloc(mlen + 1u);
 	if (!pkg->manifest)
@@ -630,14 +664,13 @@ static int verify_all(flasher_package *pkg)
 			                    slot_letter(ent[i].core, ent[i].slot));
 		if (i > 0 && ent[i].core < ent[i - 1].core)
 			return BAD_MANIFEST("images must be cm7 then cm4");
-		if (ent[i].stored_offset != at || ent[i].stored_size > pkg->file_size - at)
-			return BAD_MANIFEST("%s image stored at %u, %u bytes; expected at %u within the %zu-byte file",
-			                    core_name(ent[i].core), ent[i].stored_offset, ent[i].stored_size, at,
-			                    pkg->file_size);
+		if (ent[i].stored_offset != at || ent[i].stored_size > data_end - at)
+			return BAD_MANIFEST("%s image stored at %u, %u bytes; expected at %u within the %u bytes of images",
+			                    core_name(ent[i].core), ent[i].stored_offset, ent[i].stored_size, at, data_end);
 		at += ent[i].stored_size;
 	}
-	if (at != pkg->file_size)
-		return BAD_MANIFEST("images end at %u, the file at %zu", at, pkg->file_size);
+	if (at != data_end)
+		return BAD_MANIFEST("images end at %u, the image data at %u", at, data_end);
 
 	uint8_t shas[MAX_IMAGES][32];
 	for (int i = 0; i < n; i++) {
@@ -1314,7 +1347,14 @@ int flasher_package_build(const flasher_pack_options *o, const char *out_path)
 	memcpy(hdr + OFF_MAGIC, PKG_MAGIC, PKG_MAGIC_LEN);
 	put16(hdr + OFF_FORMAT_VERSION, PKG_FORMAT_VERSION);
 	put16(hdr + OFF_HEADER_SIZE, PKG_HEADER_SIZE);
-	put32(hdr + OFF_TOTAL_SIZE, (uint32_t)(PKG_HEADER_SIZE + mlen + data_size));
+	size_t sig_size = nkeys ? FLASHER_PKG_SIGBLOCK_SIZE(nkeys) : 0;
+	size_t signed_len = PKG_HEADER_SIZE + mlen + data_size;
+	put32(hdr + OFF_TOTAL_SIZE, (uint32_t)(signed_len + sig_size));
+	if (nkeys) {
+		put32(hdr + OFF_FLAGS, PKG_FLAG_SIGNED);
+		put32(hdr + OFF_SIG_OFFSET, (uint32_t)signed_len);
+		put32(hdr + OFF_SIG_SIZE, (uint32_t)sig_size);
+	}
 	put32(hdr + OFF_MANIFEST_OFFSET, PKG_HEADER_SIZE);
 	put32(hdr + OFF_MANIFEST_LENGTH, (uint32_t)mlen);
 	put32(hdr + OFF_MANIFEST_CRC, crc32_of(manifest, mlen));
@@ -1322,8 +1362,9 @@ int flasher_package_build(const flasher_pack_options *o, const char *out_path)
 	put32(hdr + OFF_DATA_SIZE, (uint32_t)data_size);
 	put32(hdr + OFF_HEADER_CRC, crc32_of(hdr, OFF_HEADER_CRC));
 
-	const uint8_t *parts[2 + 2 * MAX_IMAGES];
-	size_t sizes[2 + 2 * MAX_IMAGES], np = 0;
+	const uint8_t *parts[3 + 2 * MAX_IMAGES];
+	size_t sizes[3 + 2 * MAX_IMAGES], np = 0;
+	uint8_t sigblock[FLASHER_PKG_SIGBLOCK_SIZE(FLASHER_MAX_SIGNERS)];
 	parts[np] = hdr;
 	sizes[np++] = sizeof hdr;
 	parts[np] = (const uint8_t *)manifest;
@@ -1333,6 +1374,20 @@ int flasher_package_build(const flasher_pack_options *o, const char *out_path)
 		sizes[np++] = imgs[i].area_size;
 		parts[np] = imgs[i].zdata ? imgs[i].zdata : imgs[i].payload;
 		sizes[np++] = imgs[i].zdata ? imgs[i].zsize : imgs[i].payload_size;
+	}
+	if (nkeys) {
+		/* The package signature covers every byte before it, the header's
+		 * signature fields included. */
+		flboot_sha256_ctx sc;
+		uint8_t digest[32];
+		flboot_sha256_init(&sc);
+		for (size_t i = 0; i < np; i++)
+			flboot_sha256_update(&sc, parts[i], sizes[i]);
+		flboot_sha256_final(&sc, digest);
+		if ((err = flasher__sign_package(keys, nkeys, digest, sigblock)) != 0)
+			goto out;
+		parts[np] = sigblock;
+		sizes[np++] = sig_size;
 	}
 	err = write_atomic(out_path, parts, sizes, np);
 	if (err)
@@ -1346,6 +1401,45 @@ out:
 		free(imgs[i].zdata);
 	}
 	return err;
+}
+
+static void copy_report(const flasher__sig_report *rep, size_t *count, flasher_signer *out)
+{
+	*count = rep->count;
+	for (size_t i = 0; i < rep->count; i++) {
+		memcpy(out[i].key_id, rep->key_id[i], FLASHER_KEY_ID_SIZE);
+		out[i].valid = rep->valid[i];
+	}
+}
+
+_Static_assert(MAX_IMAGES == sizeof(((flasher_signatures *)0)->image) / sizeof(((flasher_signatures *)0)->image[0]),
+               "flasher_signatures holds every build of a package");
+
+int flasher_package_signatures(const flasher_package *pkg, const uint8_t *pub, flasher_signatures *out)
+{
+	flasher__sig_report rep;
+	int err;
+
+	memset(out, 0, sizeof *out);
+	if (pkg->sigblock) {
+		uint8_t digest[32];
+		flboot_sha256(pkg->file, pkg->signed_len, digest);
+		if ((err = flasher__check_package_sig(pkg->sigblock, pkg->sigblock_size, digest, pub, &rep)) != 0)
+			return err;
+		copy_report(&rep, &out->package_count, out->package);
+	}
+	out->image_count = pkg->image_count;
+	for (size_t i = 0; i < pkg->image_count; i++) {
+		const flasher_package_image *img = &pkg->images[i].pub;
+		out->image[i].core = img->core;
+		out->image[i].slot = img->slot;
+		if (img->header_area_size < FLBOOT_SIGBLOCK_OFFSET + sizeof(flboot_sigblock))
+			continue; /* no room for a signature block: unsigned */
+		if ((err = flasher__check_image_sig(img->header_area, pub, &rep)) != 0)
+			return flasher__error_wrap(err, "%s image", core_name(img->core));
+		copy_report(&rep, &out->image[i].count, out->image[i].signer);
+	}
+	return 0;
 }
 
 unsigned flasher_package_image_sectors(const flasher_package_image *img, size_t *last_bytes)

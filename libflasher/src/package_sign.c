@@ -2,7 +2,6 @@
 #include <string.h>
 
 #include "error_internal.h"
-#include "flboot/sha256.h"
 #include "package_sign.h"
 
 static void put16(uint8_t *p, uint16_t v)
@@ -51,20 +50,22 @@ int flasher__sign_header_area(flasher_key *const *keys, size_t n, uint8_t *area)
 	return 0;
 }
 
-static void package_message(const uint8_t *file, size_t len, uint8_t msg[sizeof FLASHER_PKG_SIG_DOMAIN - 1 + 32])
+/* The signed message: the domain tag, then the SHA-256 of the signed bytes
+ * (so a writer can hash the file as it streams it out). */
+static void package_message(const uint8_t digest[32], uint8_t msg[sizeof FLASHER_PKG_SIG_DOMAIN - 1 + 32])
 {
 	memcpy(msg, FLASHER_PKG_SIG_DOMAIN, sizeof FLASHER_PKG_SIG_DOMAIN - 1);
-	flboot_sha256(file, len, msg + sizeof FLASHER_PKG_SIG_DOMAIN - 1);
+	memcpy(msg + sizeof FLASHER_PKG_SIG_DOMAIN - 1, digest, 32);
 }
 
-int flasher__sign_package(flasher_key *const *keys, size_t n, const uint8_t *file, size_t len, uint8_t *out)
+int flasher__sign_package(flasher_key *const *keys, size_t n, const uint8_t digest[32], uint8_t *out)
 {
 	uint8_t msg[sizeof FLASHER_PKG_SIG_DOMAIN - 1 + 32];
 	int rc;
 
 	if ((rc = check_signers(n)) != 0)
 		return rc;
-	package_message(file, len, msg);
+	package_message(digest, msg);
 	memcpy(out, "FLSG", 4);
 	put16(out + 4, FLBOOT_SIG_ED25519);
 	put16(out + 6, (uint16_t)n);
@@ -79,8 +80,8 @@ int flasher__sign_package(flasher_key *const *keys, size_t n, const uint8_t *fil
 	return 0;
 }
 
-int flasher__check_package_sig(const uint8_t *blk, size_t len, const uint8_t *file, size_t signed_len,
-                               const uint8_t *pub, flasher__sig_report *rep)
+int flasher__check_package_sig(const uint8_t *blk, size_t len, const uint8_t *digest, const uint8_t *pub,
+                               flasher__sig_report *rep)
 {
 	uint8_t msg[sizeof FLASHER_PKG_SIG_DOMAIN - 1 + 32], id[FLBOOT_KEY_ID_SIZE];
 	size_t n;
@@ -96,7 +97,7 @@ int flasher__check_package_sig(const uint8_t *blk, size_t len, const uint8_t *fi
 		                      n, len);
 	if (pub) {
 		flasher_key_id(pub, id);
-		package_message(file, signed_len, msg);
+		package_message(digest, msg);
 	}
 	rep->count = n;
 	for (size_t i = 0; i < n; i++) {

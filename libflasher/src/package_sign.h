@@ -18,10 +18,10 @@
  *  image header; the block goes to area + FLBOOT_SIGBLOCK_OFFSET). */
 int flasher__sign_header_area(flasher_key *const *keys, size_t n, uint8_t *area);
 
-/** Build the package signature block over the first len bytes of the
- *  file (with the header's signature fields already final). out must hold
- *  FLASHER_PKG_SIGBLOCK_SIZE(n) bytes. */
-int flasher__sign_package(flasher_key *const *keys, size_t n, const uint8_t *file, size_t len, uint8_t *out);
+/** Build the package signature block over the signed bytes of the file
+ *  (everything before the block, header signature fields already final),
+ *  given as their SHA-256. out must hold FLASHER_PKG_SIGBLOCK_SIZE(n) bytes. */
+int flasher__sign_package(flasher_key *const *keys, size_t n, const uint8_t digest[32], uint8_t *out);
 
 /** What a check found, per signature. */
 typedef struct flasher__sig_report {
@@ -31,10 +31,11 @@ typedef struct flasher__sig_report {
 } flasher__sig_report;
 
 /** Parse a package signature block (len bytes) and, when pub is given,
- *  check the signature by pub over file[0, signed_len). 0, or
- *  FLASHER_EFORMAT for a malformed block (why in the detail). */
-int flasher__check_package_sig(const uint8_t *blk, size_t len, const uint8_t *file, size_t signed_len,
-                               const uint8_t *pub, flasher__sig_report *rep);
+ *  check the signature by pub over the signed bytes, given as their
+ *  SHA-256 (digest; unused without pub). 0, or FLASHER_EFORMAT for a
+ *  malformed block (why in the detail). */
+int flasher__check_package_sig(const uint8_t *blk, size_t len, const uint8_t *digest, const uint8_t *pub,
+                               flasher__sig_report *rep);
 
 /** Parse an image's signature block (area + FLBOOT_SIGBLOCK_OFFSET) and
  *  check the signature by pub (if given) over the header. count = 0 when

@@ -1,8 +1,10 @@
 """The flasher CLI's one argument parser: usage errors exit 2 and name the
 flag, every command has a complete --help, `flasher help CMD` prints it."""
+import atexit
 import json
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 import unittest
@@ -13,8 +15,14 @@ COMMANDS = ["pack", "inspect", "verify", "list", "info", "update", "confirm",
             "rollback", "reboot", "keygen", "fleet list", "fleet update", "fleet report"]
 
 
+# Commands run in a scratch directory: an option given a value that looks
+# like a flag ("keygen -o --help") may write a file named after it.
+SCRATCH = tempfile.mkdtemp(prefix="flasher-args-")
+atexit.register(shutil.rmtree, SCRATCH, True)
+
+
 def run(*args):
-    p = subprocess.run([CLI, *args], capture_output=True, text=True, timeout=30)
+    p = subprocess.run([CLI, *args], capture_output=True, text=True, timeout=30, cwd=SCRATCH)
     return p.returncode, p.stdout, p.stderr
 
 

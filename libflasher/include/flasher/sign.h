@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "flasher/common.h"
+#include "flasher/package.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -74,6 +75,40 @@ FLASHER_API int flasher_signature_check(const uint8_t pub[FLASHER_PUBKEY_SIZE], 
 FLASHER_API int flasher_enckey_generate(const char *path);
 /** Load an encryption key from a path, `fd:N` or `env:NAME`. @since 0.4 */
 FLASHER_API int flasher_enckey_load(const char *spec, uint8_t key[FLASHER_ENCKEY_SIZE]);
+
+/** Signatures a package carries at most per block. @since 0.4 */
+#define FLASHER_MAX_SIGNATURES 2
+
+/** One signature found in a package. @since 0.4 */
+typedef struct flasher_signer {
+	uint8_t key_id[FLASHER_KEY_ID_SIZE];
+	/** 1: verifies with the key given to flasher_package_signatures();
+	 *  0: carries that key's id but does not verify (the signed bytes or the
+	 *  signature were changed); -1: not checked (no key given, or another
+	 *  key's signature). */
+	int valid;
+} flasher_signer;
+
+/** Who signed what in a package (docs/signing.md): the package signature
+ *  block over the whole file, and each image's signature block, which is
+ *  what a unit checks. Plain data; the caller owns it. @since 0.4 */
+typedef struct flasher_signatures {
+	size_t package_count;                     /**< 0: no package signature block */
+	flasher_signer package[FLASHER_MAX_SIGNATURES];
+	size_t image_count;                       /**< builds in the package, package order */
+	struct flasher_image_signatures {
+		flasher_core core;
+		uint32_t slot;                        /**< slot the build is linked for, 0 = any */
+		size_t count;                         /**< 0: the image is unsigned */
+		flasher_signer signer[FLASHER_MAX_SIGNATURES];
+	} image[4];
+} flasher_signatures;
+
+/** Report the signatures of an opened package; with pub (32 bytes, may be
+ *  NULL) also check every signature that carries pub's key id. Returns 0
+ *  (the report says what holds), or FLASHER_EFORMAT for a malformed image
+ *  signature block. @since 0.4 */
+FLASHER_API int flasher_package_signatures(const flasher_package *pkg, const uint8_t *pub, flasher_signatures *out);
 
 #ifdef __cplusplus
 }
