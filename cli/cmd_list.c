@@ -11,8 +11,12 @@
 int cmd_list(int argc, char **argv)
 {
 	int json = 0, all = 0;
+	cli_list usb = {0};
 	const cli_opt opts[] = {
 	        CLI_OPT_FLAG("all", 0, &all, "list every USB serial port, not only flasher units"),
+	        CLI_OPT_LIST("usb", &usb, "VID:PID", FLASHER_MAX_USB_IDS,
+	                     "USB ids of the units (hex, as lsusb prints them;\n"
+	                     "default 0483:5740); repeatable, up to 8"),
 	        CLI_OPT_FLAG("json", 0, &json,
 	                     "print one JSON object on stdout:\n"
 	                     "{\"ports\":[{\"path\",\"vid\",\"pid\",\"serial\",\"description\",\n"
@@ -20,17 +24,29 @@ int cmd_list(int argc, char **argv)
 	        CLI_END,
 	};
 	const cli_spec spec = {"list", "", 0, 0, "List connected units.",
-	                       "Lists the connected units (USB 0483:5740): port, VID:PID, serial number (the unit's\n"
-	                       "uid, which PORT arguments accept) and description.\n",
+	                       "Lists the connected units (USB 0483:5740, or the ids given with --usb): port,\n"
+	                       "VID:PID, serial number (the unit's uid, which PORT arguments accept) and\n"
+	                       "description.\n",
 	                       opts, NULL};
 	const char *pos[1];
 	int npos;
 	int rc = cli_parse(&spec, argc, argv, pos, &npos);
 	if (rc)
 		return rc == CLI_PARSED_HELP ? CLI_EXIT_OK : rc;
+	flasher_usb_id ids[FLASHER_MAX_USB_IDS];
+	flasher_discovery_options dopt = FLASHER_DISCOVERY_OPTIONS_INIT;
+	for (int i = 0; i < usb.n; i++)
+		if (flasher_usb_id_parse(usb.v[i], &ids[i])) {
+			free(usb.v);
+			return cli_usage_error("list", "--usb: %s", flasher_error_last());
+		}
+	dopt.usb_ids = ids;
+	dopt.usb_id_count = (size_t)usb.n;
+	dopt.all = all;
+	free(usb.v);
 	flasher_port_info *ports;
 	size_t n;
-	rc = flasher_port_list(&ports, &n, all);
+	rc = flasher_port_list_with(&dopt, &ports, &n);
 	if (rc < 0)
 		return cli_fail(rc, "list");
 	if (json) {

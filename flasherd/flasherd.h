@@ -189,6 +189,10 @@ int rpc_set_lib_error(struct rpc_error *err, int lib_code, const char *fmt, ...)
 
 /* units.c */
 int units_start(void);
+/* Session options that find units by the configured USB ids (--usb-id,
+ * usb_ids) after a reboot; ids is the storage they point into. */
+void daemon_session_options(flasher_session_options *o, flasher_discovery_options *disc,
+                            flasher_usb_id ids[FLASHER_MAX_USB_IDS]);
 void units_stop(void);
 struct unit *unit_find_locked(const char *ref); /* uid, serial, port or nickname */
 struct unit *unit_by_uid_locked(const char *uid);

@@ -313,7 +313,10 @@ static int finish_late_phase(struct job *j, flasher_session **sp, const char *po
 		flasher_session_close(*sp);
 		*sp = NULL;
 		usleep(500000);
-		flasher_session_options o = FLASHER_SESSION_OPTIONS_INIT;
+		flasher_session_options o;
+		flasher_discovery_options disc;
+		flasher_usb_id ids[FLASHER_MAX_USB_IDS];
+		daemon_session_options(&o, &disc, ids);
 		o.reconnect_timeout_ms = 0;
 		o.uid = j->uid; /* only the job's own unit, whoever sits on the port now */
 		if (flasher_session_open(sp, port, &o) != 0 || flasher_session_info(*sp, &info) != 0)
@@ -351,7 +354,10 @@ static void run_job(struct job *j, struct unit *u)
 	flasher_update_result res;
 	memset(&res, 0, sizeof res);
 	int rc = hrc;
-	flasher_session_options so = FLASHER_SESSION_OPTIONS_INIT;
+	flasher_session_options so;
+	flasher_discovery_options disc;
+	flasher_usb_id ids[FLASHER_MAX_USB_IDS];
+	daemon_session_options(&so, &disc, ids);
 	so.uid = j->uid; /* the job's unit only: another one on its port is looked past */
 	if (rc == 0)
 		rc = flasher_session_open(&s, port, &so);

@@ -594,7 +594,11 @@ static cJSON *device_op(struct request *rq, enum dev_op op, struct rpc_error *er
 	flasher_session *s = NULL;
 	flasher_unit_info info;
 	memset(&info, 0, sizeof info);
-	int rc = flasher_session_open(&s, port, NULL);
+	flasher_session_options so;
+	flasher_discovery_options disc;
+	flasher_usb_id ids[FLASHER_MAX_USB_IDS];
+	daemon_session_options(&so, &disc, ids);
+	int rc = flasher_session_open(&s, port, &so);
 	if (rc == 0) {
 		switch (op) {
 		case OP_INFO: break;

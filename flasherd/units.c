@@ -22,7 +22,8 @@
 static pthread_t prober_thread, hotplug_thread;
 static int prober_running, hotplug_running;
 static libusb_context *usb_ctx;
-static libusb_hotplug_callback_handle hotplug_handle;
+static libusb_hotplug_callback_handle hotplug_handle[FLASHER_MAX_USB_IDS];
+static int nhotplug;
 /* A second scan shortly after a hotplug event (under the daemon lock). */
 static int followup_pending;
 static struct timespec followup_at;
@@ -239,6 +240,30 @@ static int probe(const char *port, flasher_unit_info *info)
 	return rc;
 }
 
+/* The configured ids as discovery options (ids: their storage). */
+static void discovery_options(flasher_discovery_options *o, flasher_usb_id ids[FLASHER_MAX_USB_IDS])
+{
+	struct daemon *d = g_daemon;
+	flasher_discovery_options def = FLASHER_DISCOVERY_OPTIONS_INIT;
+	*o = def;
+	int n = d->nusb_ids < FLASHER_MAX_USB_IDS ? d->nusb_ids : FLASHER_MAX_USB_IDS;
+	for (int i = 0; i < n; i++) {
+		ids[i].vid = (uint16_t)d->usb_ids[i].vid;
+		ids[i].pid = (uint16_t)d->usb_ids[i].pid;
+	}
+	o->usb_ids = ids;
+	o->usb_id_count = (size_t)n;
+}
+
+void daemon_session_options(flasher_session_options *o, flasher_discovery_options *disc,
+                            flasher_usb_id ids[FLASHER_MAX_USB_IDS])
+{
+	flasher_session_options def = FLASHER_SESSION_OPTIONS_INIT;
+	*o = def;
+	discovery_options(disc, ids);
+	o->discovery = disc;
+}
+
 struct candidate {
 	char port[256];
 	char serial[64]; /* USB serial when known */
@@ -262,7 +287,10 @@ static void scan_once(void)
 	if (d->usb_scan) {
 		flasher_port_info *list = NULL;
 		size_t cnt = 0;
-		if (flasher_port_list(&list, &cnt, 0) == 0) {
+		flasher_usb_id ids[FLASHER_MAX_USB_IDS];
+		flasher_discovery_options dopt;
+		discovery_options(&dopt, ids);
+		if (flasher_port_list_with(&dopt, &list, &cnt) == 0) {
 			struct candidate *nc = realloc(c, (n + cnt + 1) * sizeof *c);
 			if (nc) {
 				c = nc;
@@ -412,13 +440,17 @@ int units_start(void)
 {
 	struct daemon *d = g_daemon;
 	if (d->usb_scan && libusb_init(&usb_ctx) == 0) {
-		if (libusb_has_capability(LIBUSB_CAP_HAS_HOTPLUG) &&
-		    libusb_hotplug_register_callback(usb_ctx, LIBUSB_HOTPLUG_EVENT_DEVICE_ARRIVED | LIBUSB_HOTPLUG_EVENT_DEVICE_LEFT,
-		                                     0, FLASHER_USB_VID, FLASHER_USB_PID, LIBUSB_HOTPLUG_MATCH_ANY,
-		                                     hotplug_cb, NULL, &hotplug_handle) == LIBUSB_SUCCESS &&
-		    pthread_create(&hotplug_thread, NULL, hotplug_main, NULL) == 0) {
+		/* One callback per configured id: only units' events wake the prober. */
+		int registered = libusb_has_capability(LIBUSB_CAP_HAS_HOTPLUG);
+		for (int i = 0; registered && i < d->nusb_ids && i < FLASHER_MAX_USB_IDS; i++)
+			registered = libusb_hotplug_register_callback(
+			                     usb_ctx, LIBUSB_HOTPLUG_EVENT_DEVICE_ARRIVED | LIBUSB_HOTPLUG_EVENT_DEVICE_LEFT, 0,
+			                     (int)d->usb_ids[i].vid, (int)d->usb_ids[i].pid, LIBUSB_HOTPLUG_MATCH_ANY,
+			                     hotplug_cb, NULL, &hotplug_handle[nhotplug++]) == LIBUSB_SUCCESS;
+		if (registered && pthread_create(&hotplug_thread, NULL, hotplug_main, NULL) == 0) {
 			hotplug_running = 1;
 		} else {
+			nhotplug = 0;
 			libusb_exit(usb_ctx);
 			usb_ctx = NULL;
 		}
@@ -435,7 +467,9 @@ void units_stop(void)
 		pthread_join(prober_thread, NULL);
 	prober_running = 0;
 	if (hotplug_running) {
-		libusb_hotplug_deregister_callback(usb_ctx, hotplug_handle);
+		for (int i = 0; i < nhotplug; i++)
+			libusb_hotplug_deregister_callback(usb_ctx, hotplug_handle[i]);
+		nhotplug = 0;
 		pthread_join(hotplug_thread, NULL);
 		hotplug_running = 0;
 	}

@@ -93,8 +93,12 @@ int flasher__client_request(flasher__client *c, uint8_t type, const void *payloa
 {
 	uint16_t seq = flasher__client_next_seq(c);
 	for (int attempt = 0; attempt <= retries; attempt++) {
-		if (attempt)
+		if (attempt) {
 			c->retransmits++;
+			flasher__log(c->log, FLASHER_LOG_WARNING, "no answer to %s (seq %u) in %d ms: sending it again (%d of %d)",
+			             flasher__msg_name(type), seq, timeout_ms, attempt, retries);
+		}
+		flasher__log(c->log, FLASHER_LOG_DEBUG, "sending %s (seq %u, %zu bytes)", flasher__msg_name(type), seq, len);
 		int err = flasher__client_send(c, type, seq, 0, payload, len);
 		if (err)
 			return err;
@@ -107,8 +111,11 @@ int flasher__client_request(flasher__client *c, uint8_t type, const void *payloa
 				c->timeouts++;
 				break;
 			}
-			if (r->seq == seq && r->type == type)
+			if (r->seq == seq && r->type == type) {
+				flasher__log(c->log, FLASHER_LOG_DEBUG, "answer to %s (seq %u): status %d, %zu bytes",
+				             flasher__msg_name(type), seq, r->status, r->body_len);
 				return 0;
+			}
 			/* stale: an answer to an earlier request; ignore it */
 		}
 	}

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "flasher/transport.h"
+#include "log.h"
 #include "flboot/frame.h"
 #include "flboot/proto.h"
 
@@ -25,6 +26,7 @@ typedef struct flasher__client {
 	uint64_t wire_written;    /* of transports closed so far (counters) */
 	uint32_t retransmits;     /* frames sent again (see flasher_update_result) */
 	uint32_t timeouts;        /* waits for an answer that ran out */
+	const flasher__logger *log; /* the session's, NULL = none */
 } flasher__client;
 
 /** A response frame, copied out of the decoder. */

@@ -61,8 +61,70 @@ static int list_tty_ports(struct sp_port ***out)
 }
 #endif
 
+static int hex_digit(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+int flasher_usb_id_parse(const char *text, flasher_usb_id *out)
+{
+	const char *p = text ? text : "";
+	unsigned v[2] = {0, 0};
+	for (int i = 0; i < 2; i++) {
+		int digits = 0;
+		for (; hex_digit(*p) >= 0 && digits < 5; p++, digits++)
+			v[i] = v[i] * 16 + (unsigned)hex_digit(*p);
+		if (digits < 1 || digits > 4 || *p != (i ? '\0' : ':'))
+			return flasher__error(FLASHER_EINVAL, "USB id '%s': expected VID:PID in hex (e.g. 0483:5740)",
+			                      text ? text : "");
+		p++;
+	}
+	if (out) {
+		out->vid = (uint16_t)v[0];
+		out->pid = (uint16_t)v[1];
+	}
+	return 0;
+}
+
+/* Does a port with these ids count as a unit under opts? */
+static int ids_match(const flasher_discovery_options *opts, int vid, int pid)
+{
+	if (opts->all)
+		return 1;
+	if (!opts->usb_ids || !opts->usb_id_count)
+		return vid == FLASHER_USB_VID && pid == FLASHER_USB_PID;
+	for (size_t i = 0; i < opts->usb_id_count; i++)
+		if (opts->usb_ids[i].vid == vid && opts->usb_ids[i].pid == pid)
+			return 1;
+	return 0;
+}
+
+static int check_options(const flasher_discovery_options *opts)
+{
+	if (opts->version < 1 || opts->version > FLASHER_DISCOVERY_OPTIONS_VERSION)
+		return flasher__error(FLASHER_EINVAL, "discovery options: version %u unknown (this library knows %d)",
+		                      opts->version, FLASHER_DISCOVERY_OPTIONS_VERSION);
+	if (opts->usb_id_count > FLASHER_MAX_USB_IDS || (opts->usb_id_count && !opts->usb_ids))
+		return flasher__error(FLASHER_EINVAL, "discovery options: %zu USB ids (at most %d, and a list for them)",
+		                      opts->usb_id_count, FLASHER_MAX_USB_IDS);
+	return 0;
+}
+
 int flasher_port_list(flasher_port_info **out, size_t *count, int all)
 {
+	flasher_discovery_options o = FLASHER_DISCOVERY_OPTIONS_INIT;
+	o.all = all;
+	return flasher_port_list_with(&o, out, count);
+}
+
+int flasher_port_list_with(const flasher_discovery_options *opts, flasher_port_info **out, size_t *count)
+{
+	flasher_discovery_options def = FLASHER_DISCOVERY_OPTIONS_INIT;
+	if (!opts)
+		opts = &def;
+	int rc = check_options(opts);
+	if (rc)
+		return rc;
 	if (!out || !count)
 		return flasher__error(FLASHER_EINVAL, "port list: NULL out or count");
 	*out = NULL;
@@ -74,7 +136,7 @@ int flasher_port_list(flasher_port_info **out, size_t *count, int all)
 #else
 	if (sp_list_ports(&ports) != SP_OK || !ports) {
 		char *msg = sp_last_error_message();
-		int rc = flasher__error(FLASHER_EIO, "cannot enumerate serial ports: %s", msg ? msg : "error");
+		rc = flasher__error(FLASHER_EIO, "cannot enumerate serial ports: %s", msg ? msg : "error");
 		sp_free_error_message(msg);
 		return rc;
 	}
@@ -95,7 +157,7 @@ int flasher_port_list(flasher_port_info **out, size_t *count, int all)
 		int vid = 0, pid = 0;
 		if (sp_get_port_usb_vid_pid(p, &vid, &pid) != SP_OK)
 			continue;
-		if (!all && (vid != FLASHER_USB_VID || pid != FLASHER_USB_PID))
+		if (!ids_match(opts, vid, pid))
 			continue;
 		flasher_port_info *e = &list[k++];
 		copy(e->path, sizeof e->path, sp_get_port_name(p));
@@ -133,11 +195,22 @@ void flasher_port_list_free(flasher_port_info *list)
 
 int flasher_port_find(const char *serial, char *path_out, size_t path_size)
 {
+	return flasher_port_find_with(NULL, serial, path_out, path_size);
+}
+
+int flasher_port_find_with(const flasher_discovery_options *opts, const char *serial, char *path_out,
+                           size_t path_size)
+{
 	if (!serial || !*serial || !path_out || !path_size)
 		return flasher__error(FLASHER_EINVAL, "port find: empty serial number or output buffer");
 	flasher_port_info *list;
 	size_t n;
-	int rc = flasher_port_list(&list, &n, 0);
+	flasher_discovery_options units_only = FLASHER_DISCOVERY_OPTIONS_INIT;
+	if (opts) {
+		units_only = *opts;
+		units_only.all = 0;
+	}
+	int rc = flasher_port_list_with(&units_only, &list, &n);
 	if (rc < 0)
 		return rc;
 	int found = -1;

@@ -10,6 +10,7 @@
 
 #include "client.h"
 #include "error_internal.h"
+#include "log.h"
 #include "flasher/discovery.h"
 #include "flasher/session.h"
 #include "session_internal.h"
@@ -41,6 +42,9 @@ struct flasher_session {
 	uint32_t features;          /* FLBOOT_FEAT_* of the last HELLO */
 	uint32_t stage_addr[2];     /* slot each core stages into next (HELLO minor 1), 0 = not announced */
 	flasher_unit_info info;     /* last HELLO */
+	flasher__logger log;        /* opts.log */
+	flasher_usb_id usb_ids[FLASHER_MAX_USB_IDS]; /* copy of opts.discovery's */
+	flasher_discovery_options discovery;
 	flasher__response r;        /* scratch, too large for the stack of callers */
 };
 
@@ -154,12 +158,14 @@ static int open_discovered(flasher_session *s)
 	const char *ids[2] = {s->uid, s->serial};
 	for (int i = 0; i < 2; i++) {
 		char path[256];
-		if (!ids[i][0] || flasher_port_find(ids[i], path, sizeof path) != 0)
+		if (!ids[i][0] || flasher_port_find_with(&s->discovery, ids[i], path, sizeof path) != 0)
 			continue;
 		if (s->wrong_unit && !strcmp(path, s->foreign_port))
 			continue;
 		char old[sizeof s->port];
 		snprintf(old, sizeof old, "%s", s->port);
+		if (strcmp(path, s->port))
+			flasher__log(&s->log, FLASHER_LOG_INFO, "unit %s: trying %s (was %s)", ids[i], path, s->port);
 		snprintf(s->port, sizeof s->port, "%s", path);
 		if (open_link(s) == 0)
 			return 0;
@@ -201,6 +207,7 @@ static int parse_hello(const flasher__response *r, flasher_unit_info *out, uint3
 	if (h.mode != FLBOOT_MODE_BOOTLOADER && h.mode != FLBOOT_MODE_APPLICATION)
 		return flasher__error(FLASHER_EPROTOCOL, "HELLO: unknown mode %u", h.mode);
 	memset(out, 0, sizeof *out);
+	out->struct_size = sizeof *out;
 	for (unsigned i = 0; i < FLBOOT_UID_SIZE; i++)
 		snprintf(out->uid + 2 * i, 3, "%02x", h.uid[i]);
 	copy_field(out->serial, sizeof out->serial, h.serial, sizeof h.serial);
@@ -419,8 +426,23 @@ static int session_new(flasher_session **out, const flasher_session_options *opt
 			return flasher__error(FLASHER_EINVAL, "session options: version %u unknown (this library knows %d)",
 			                      opts->version, FLASHER_SESSION_OPTIONS_VERSION);
 		}
-		/* an older caller's struct ends before the newer fields */
-		memcpy(&s->opts, opts, opts->version >= 2 ? sizeof *opts : offsetof(flasher_session_options, uid));
+		/* Only the fields of the caller's version: an older caller's
+		 * struct ends before the newer fields. */
+		memcpy(&s->opts, opts,
+		       opts->version == 1   ? offsetof(flasher_session_options, uid)
+		       : opts->version == 2 ? offsetof(flasher_session_options, log)
+		                            : sizeof *opts);
+		if (s->opts.discovery) {
+			const flasher_discovery_options *d = s->opts.discovery;
+			if (d->version < 1 || d->usb_id_count > FLASHER_MAX_USB_IDS || (d->usb_id_count && !d->usb_ids)) {
+				free(s);
+				return flasher__error(FLASHER_EINVAL, "session options: bad discovery options (version %u, %zu USB ids)",
+				                      d->version, d->usb_id_count);
+			}
+			for (size_t i = 0; i < d->usb_id_count; i++)
+				s->usb_ids[i] = d->usb_ids[i];
+			s->discovery.usb_id_count = d->usb_id_count;
+		}
 		if (s->opts.timeout_ms <= 0)
 			s->opts.timeout_ms = def.timeout_ms;
 		if (s->opts.retries < 0)
@@ -448,9 +470,16 @@ static int session_new(flasher_session **out, const flasher_session_options *opt
 	s->opts.uid = NULL;
 	s->opts.record_path = s->record_path;
 	s->opts.fault = NULL;
+	s->opts.discovery = NULL;
+	s->discovery.version = FLASHER_DISCOVERY_OPTIONS_VERSION;
+	s->discovery.usb_ids = s->usb_ids;
+	s->log.cb = s->opts.log;
+	s->log.payload = s->opts.log_payload;
+	s->log.level = s->opts.log_level;
 	s->req_timeout_ms = s->opts.timeout_ms;
 	atomic_init(&s->cancel, 0);
 	flasher__client_init(&s->c, &s->cancel);
+	s->c.log = &s->log;
 	*out = s;
 	return 0;
 }
@@ -466,7 +495,7 @@ int flasher_session_open(flasher_session **out, const char *port, const flasher_
 		return err;
 	if (is_port_spec(port)) {
 		snprintf(s->port, sizeof s->port, "%s", port);
-	} else if ((err = flasher_port_find(port, s->port, sizeof s->port)) != 0) {
+	} else if ((err = flasher_port_find_with(&s->discovery, port, s->port, sizeof s->port)) != 0) {
 		flasher_session_close(s);
 		return flasher__error_wrap(err, "no port is a unit with serial '%s'", port);
 	}
@@ -564,14 +593,30 @@ static int op_end(flasher_session *s, int err)
 	return err;
 }
 
-int flasher_session_info(flasher_session *s, flasher_unit_info *out)
+/* The public struct sizes of the first version that had struct_size: a
+ * caller's struct is never smaller. */
+#define UNIT_INFO_MIN_SIZE sizeof(flasher_unit_info)
+#define UPDATE_RESULT_MIN_SIZE sizeof(flasher_update_result)
+
+int flasher_session_info_sized(flasher_session *s, flasher_unit_info *out, size_t out_size)
 {
+	if (out && out_size < UNIT_INFO_MIN_SIZE)
+		return flasher__error(FLASHER_EINVAL, "session info: a struct of %zu bytes, at least %zu expected", out_size,
+		                      (size_t)UNIT_INFO_MIN_SIZE);
 	int err = op_begin(s);
 	if (!err)
 		err = hello(s, s->opts.timeout_ms, s->opts.retries);
-	if (!err && out)
-		*out = s->info;
+	if (!err && out) {
+		size_t n = out_size < sizeof s->info ? out_size : sizeof s->info;
+		memcpy(out, &s->info, n);
+		out->struct_size = (unsigned)n;
+	}
 	return s ? op_end(s, err) : err;
+}
+
+int(flasher_session_info)(flasher_session *s, flasher_unit_info *out)
+{
+	return flasher_session_info_sized(s, out, sizeof *out);
 }
 
 int flasher_session_confirm(flasher_session *s)
@@ -1095,8 +1140,35 @@ static int do_update(update_ctx *u, const flasher_package *pkg)
 	return phase(u, FLASHER_PHASE_DONE);
 }
 
-int flasher_session_update(flasher_session *s, const flasher_package *pkg, const flasher_update_options *opts,
+static int update_full(flasher_session *s, const flasher_package *pkg, const flasher_update_options *opts,
+                       flasher_update_result *result);
+
+int(flasher_session_update)(flasher_session *s, const flasher_package *pkg, const flasher_update_options *opts,
                            flasher_update_result *result)
+{
+	return flasher_session_update_sized(s, pkg, opts, result, sizeof *result);
+}
+
+int flasher_session_update_sized(flasher_session *s, const flasher_package *pkg, const flasher_update_options *opts,
+                                 flasher_update_result *caller_result, size_t result_size)
+{
+	/* Filled in full here, handed out up to the caller's size. */
+	flasher_update_result full;
+	flasher_update_result *result = caller_result ? &full : NULL;
+	if (caller_result && result_size < UPDATE_RESULT_MIN_SIZE)
+		return flasher__error(FLASHER_EINVAL, "update: a result struct of %zu bytes, at least %zu expected",
+		                      result_size, (size_t)UPDATE_RESULT_MIN_SIZE);
+	int err = update_full(s, pkg, opts, result);
+	if (caller_result) {
+		size_t n = result_size < sizeof full ? result_size : sizeof full;
+		full.struct_size = (unsigned)n;
+		memcpy(caller_result, &full, n);
+	}
+	return err;
+}
+
+static int update_full(flasher_session *s, const flasher_package *pkg, const flasher_update_options *opts,
+                       flasher_update_result *result)
 {
 	flasher_update_options def = FLASHER_UPDATE_OPTIONS_INIT;
 	flasher_update_result scratch;

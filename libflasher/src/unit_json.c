@@ -4,24 +4,24 @@
 #include "flasher/version.h"
 #include "unit_json.h"
 
-const char *flasher__mode_name(flasher_mode mode)
+const char *flasher_mode_name(flasher_mode mode)
 {
 	return mode == FLASHER_MODE_APPLICATION ? "application" : mode == FLASHER_MODE_BOOTLOADER ? "bootloader" : "unknown";
 }
 
-const char *flasher__boot_state_name(int state)
+const char *flasher_boot_state_name(flasher_boot_state state)
 {
 	static const char *const names[] = {"empty", "confirmed", "pending", "trial", "rolled_back"};
-	return state >= 0 && state < (int)(sizeof names / sizeof names[0]) ? names[state] : "unknown";
+	return (int)state >= 0 && (int)state < (int)(sizeof names / sizeof names[0]) ? names[state] : "unknown";
 }
 
-const char *flasher__slot_state_name(int state)
+const char *flasher_slot_state_name(flasher_slot_state state)
 {
 	static const char *const names[] = {"empty", "active", "receiving", "staged", "previous", "invalid"};
-	return state >= 0 && state < (int)(sizeof names / sizeof names[0]) ? names[state] : "unknown";
+	return (int)state >= 0 && (int)state < (int)(sizeof names / sizeof names[0]) ? names[state] : "unknown";
 }
 
-const char *flasher__core_name(flasher_core core)
+const char *flasher_core_name(flasher_core core)
 {
 	return core == FLASHER_CORE_CM4 ? "cm4" : core == FLASHER_CORE_CM7 ? "cm7" : "unknown";
 }

@@ -8,10 +8,12 @@
 
 #include "flasher/session.h"
 
-const char *flasher__mode_name(flasher_mode mode);
-const char *flasher__boot_state_name(int state);
-const char *flasher__slot_state_name(int state);
-const char *flasher__core_name(flasher_core core);
+/* The names are public now (flasher/session.h); the old spellings stay
+ * for the code that reads them. */
+#define flasher__mode_name(m) flasher_mode_name(m)
+#define flasher__boot_state_name(st) flasher_boot_state_name((flasher_boot_state)(st))
+#define flasher__slot_state_name(st) flasher_slot_state_name((flasher_slot_state)(st))
+#define flasher__core_name(c) flasher_core_name(c)
 /* The running firmware version: cm7's, or cm4's if only the cm4 has one. */
 uint32_t flasher__running_version(const flasher_unit_info *u);
 /* Adds key: "X.Y.Z", or null for version 0 (nothing installed). */

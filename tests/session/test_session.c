@@ -399,3 +399,80 @@ Test(session, wrong_product_refused_before_begin, .init = start_fake, .fini = st
 	cr_assert_str_eq(flasher_error_last(), "package is for product 'other', unit is 'demo'");
 	cr_assert_eq(fk->begins, 0);
 }
+
+/* ---- log callback and versioned structs ----------------------------------- */
+
+struct log_lines {
+	int n[4];
+	char last[4][512];
+};
+
+static void collect_log(flasher_log_level level, const char *message, void *payload)
+{
+	struct log_lines *l = payload;
+	l->n[level]++;
+	snprintf(l->last[level], sizeof l->last[level], "%s", message);
+}
+
+Test(session, log_callback_reports_retransmissions, .init = start_fake, .fini = stop_fake)
+{
+	fk->ignore_hellos = 1;
+	run_fake();
+	struct log_lines l = {0};
+	flasher_session_options o = FLASHER_SESSION_OPTIONS_INIT;
+	o.timeout_ms = 100;
+	o.log = collect_log;
+	o.log_payload = &l;
+	o.log_level = FLASHER_LOG_WARNING;
+	flasher_session *s;
+	cr_assert_eq(flasher_session_open_transport(&s, host_t, &o), 0, "%s", flasher_error_last());
+	cr_expect_eq(l.n[FLASHER_LOG_WARNING], 1, "one retransmitted HELLO");
+	cr_expect(strstr(l.last[FLASHER_LOG_WARNING], "HELLO"), "%s", l.last[FLASHER_LOG_WARNING]);
+	cr_expect_eq(l.n[FLASHER_LOG_DEBUG], 0, "debug lines are above the level asked for");
+	flasher_session_close(s);
+}
+
+Test(session, version_2_options_have_no_log_fields, .init = start_fake, .fini = stop_fake)
+{
+	run_fake();
+	/* A caller built against version 2 has no log fields: whatever lies
+	 * behind its struct is never read as a callback. */
+	flasher_session_options o = FLASHER_SESSION_OPTIONS_INIT;
+	o.version = 2;
+	o.log = (flasher_log_cb)(uintptr_t)1; /* would crash if called */
+	o.log_level = FLASHER_LOG_DEBUG;
+	flasher_session *s;
+	cr_assert_eq(flasher_session_open_transport(&s, host_t, &o), 0, "%s", flasher_error_last());
+	flasher_unit_info u;
+	cr_assert_eq(flasher_session_info(s, &u), 0);
+	flasher_session_close(s);
+}
+
+Test(session, info_is_versioned_by_struct_size, .init = start_fake, .fini = stop_fake)
+{
+	run_fake();
+	flasher_session *s;
+	cr_assert_eq(flasher_session_open_transport(&s, host_t, NULL), 0, "%s", flasher_error_last());
+	flasher_unit_info u;
+	memset(&u, 0xAA, sizeof u);
+	cr_assert_eq(flasher_session_info(s, &u), 0, "%s", flasher_error_last());
+	cr_expect_eq(u.struct_size, sizeof u);
+	cr_expect(FLASHER_HAS_FIELD(flasher_unit_info, &u, slots));
+	/* A newer caller's bigger struct: the library fills what it knows and
+	 * says so; the caller's extra bytes stay as they were. */
+	struct {
+		flasher_unit_info info;
+		unsigned char newer[32];
+	} big;
+	memset(&big, 0x55, sizeof big);
+	cr_assert_eq(flasher_session_info_sized(s, &big.info, sizeof big), 0, "%s", flasher_error_last());
+	cr_expect_eq(big.info.struct_size, sizeof(flasher_unit_info));
+	cr_expect_eq(big.newer[0], 0x55);
+	cr_expect_eq(big.newer[31], 0x55);
+	cr_expect_str_eq(big.info.product, "demo");
+	/* Smaller than any version of the struct: refused, nothing written. */
+	memset(&u, 0, sizeof u);
+	cr_expect_eq(flasher_session_info_sized(s, &u, offsetof(flasher_unit_info, slots)), FLASHER_EINVAL);
+	cr_expect_eq(u.struct_size, 0);
+	flasher_session_close(s);
+}

@@ -53,18 +53,20 @@ static struct {
 	int ndevsim_args;
 	int echo;
 	int verbose;
+	unsigned vid, pid; /* USB ids the units present (--usb-id) */
 	int control_fd;   /* FIFO or listening socket */
 	int control_is_socket;
 	int clients[8];
 	char cbuf[8][256];
 	size_t clen[8];
-} g = {.control_fd = -1};
+} g = {.control_fd = -1, .vid = 0x0483, .pid = 0x5740};
 
 static void usage(FILE *out)
 {
 	fprintf(out,
 	        "Usage: flasher-testbed [--units N] [--devsim PATH] [--flash-dir DIR] [--devsim-arg ARG]...\n"
-	        "                       [--control FIFO_OR_SOCKET] [--echo] [--verbose] -- COMMAND [ARGS...]\n\n"
+	        "                       [--control FIFO_OR_SOCKET] [--usb-id VID:PID] [--echo] [--verbose]\n"
+	        "                       -- COMMAND [ARGS...]\n\n"
 	        "Presents N simulated units as USB CDC ports /dev/ttyACM0.. (VID:PID 0483:5740, serial =\n"
 	        "a 24-hex-digit uid) in a umockdev testbed and runs COMMAND inside it; exits with its status.\n"
 	        "Re-executes itself under umockdev-wrapper when needed.\n\n"
@@ -72,6 +74,7 @@ static void usage(FILE *out)
 	        "  --devsim PATH     simulator binary (default $FLASHER_DEVSIM, else flasher-devsim on PATH)\n"
 	        "  --flash-dir DIR   where unit<n>.flash files live (default: a fresh temporary directory)\n"
 	        "  --devsim-arg ARG  extra argument for every simulator (repeatable)\n"
+	        "  --usb-id VID:PID  USB ids the units present (hex; default 0483:5740): a vendor's own ids\n"
 	        "  --echo            units echo bytes in-process instead of running a simulator\n"
 	        "  --control PATH    FIFO (existing) or Unix socket (created) taking lines:\n"
 	        "                      add | remove N | kill N | restart N | list\n"
@@ -254,7 +257,7 @@ static int add_unit(void)
 	         "P: %s\nN: ttyACM%d\nE: DEVNAME=/dev/ttyACM%d\nE: SUBSYSTEM=tty\nA: dev=166:%d\nL: device=../../../1-%d:1.0\n\n"
 	         "P: %s\nE: SUBSYSTEM=usb\nE: DEVTYPE=usb_interface\nE: DRIVER=cdc_acm\nA: bInterfaceNumber=00\n"
 	         "A: bInterfaceClass=02\n\n"
-	         "P: %s\nE: SUBSYSTEM=usb\nE: DEVTYPE=usb_device\nE: DRIVER=usb\nA: idVendor=0483\nA: idProduct=5740\n"
+	         "P: %s\nE: SUBSYSTEM=usb\nE: DEVTYPE=usb_device\nE: DRIVER=usb\nA: idVendor=%04x\nA: idProduct=%04x\n"
 	         "A: serial=%s\nA: manufacturer=flasher\nA: product=flasher simulated unit\nA: busnum=1\nA: devnum=%d\n"
 	         /* A usbfs node and the descriptors: libusb enumerates the unit,
 	          * so its hotplug callbacks fire on add and remove. */
@@ -262,9 +265,10 @@ static int add_unit(void)
 	         "A: bConfigurationValue=1\nA: bNumConfigurations=1\n"
 	         /* device: USB 2.0, CDC, 0483:5740, 1 configuration; configuration
 	          * with one CDC interface */
-	         "H: descriptors=120100020200004083044057000201020301"
+	         "H: descriptors=1201000202000040%02x%02x%02x%02x000201020301"
 	         "090212000101008032090400000002020000\n",
-	         u->tty_sys + 4, i, i, i, i + 1, u->intf_sys + 4, u->usb_sys + 4, u->serial, i + 2, i + 2, i + 2, i + 2);
+	         u->tty_sys + 4, i, i, i, i + 1, u->intf_sys + 4, u->usb_sys + 4, g.vid, g.pid, u->serial, i + 2, i + 2,
+	         i + 2, i + 2, g.vid & 0xFF, g.vid >> 8, g.pid & 0xFF, g.pid >> 8);
 	GError *err = NULL;
 	if (!umockdev_testbed_add_from_string(g.tb, desc, &err)) {
 		fprintf(stderr, "flasher-testbed: add unit %d: %s\n", i, err ? err->message : "?");
@@ -632,6 +636,12 @@ int main(int argc, char **argv)
 			g.devsim_args[g.ndevsim_args++] = argv[++i];
 		} else if (!strcmp(a, "--control") && i + 1 < argc) {
 			control = argv[++i];
+		} else if (!strcmp(a, "--usb-id") && i + 1 < argc) {
+			char tail;
+			if (sscanf(argv[++i], "%4x:%4x%c", &g.vid, &g.pid, &tail) != 2) {
+				usage(stderr);
+				return 2;
+			}
 		} else if (!strcmp(a, "--echo")) {
 			g.echo = 1;
 		} else if (!strcmp(a, "--verbose")) {

@@ -83,14 +83,13 @@ class _Slot(ctypes.Structure):
 
 
 class _UnitInfo(ctypes.Structure):
-    _fields_ = [("uid", ctypes.c_char * 25), ("serial", ctypes.c_char * 33), ("product", ctypes.c_char * 17),
+    _fields_ = [("struct_size", ctypes.c_uint), ("uid", ctypes.c_char * 25), ("serial", ctypes.c_char * 33), ("product", ctypes.c_char * 17),
                 ("hw_rev", ctypes.c_char * 9), ("bootloader_version", ctypes.c_uint32),
                 ("protocol_version", ctypes.c_uint32), ("mode", ctypes.c_int), ("state", ctypes.c_int),
                 ("cm7_version", ctypes.c_uint32), ("cm4_version", ctypes.c_uint32),
                 ("max_payload", ctypes.c_uint), ("window", ctypes.c_uint), ("op_timeout_ms", ctypes.c_uint32),
                 ("trial_boots", ctypes.c_int), ("last_boot_error", ctypes.c_int), ("slot_count", ctypes.c_size_t),
-                ("slots", _Slot * 4),
-                ("_room", ctypes.c_uint8 * 512)]  # the C struct may grow at its end
+                ("slots", _Slot * 4)]  # the library writes no more than sizeof (the _sized calls)
 
 
 class _Progress(ctypes.Structure):
@@ -108,7 +107,7 @@ class _UpdateOptions(ctypes.Structure):
 
 
 class _UpdateResult(ctypes.Structure):
-    _fields_ = [("old_cm7_version", ctypes.c_uint32), ("old_cm4_version", ctypes.c_uint32),
+    _fields_ = [("struct_size", ctypes.c_uint), ("old_cm7_version", ctypes.c_uint32), ("old_cm4_version", ctypes.c_uint32),
                 ("new_version", ctypes.c_uint32), ("payload_bytes", ctypes.c_uint64),
                 ("resumed_bytes", ctypes.c_uint64), ("sent_bytes", ctypes.c_uint64),
                 ("wire_bytes", ctypes.c_uint64), ("after", _UnitInfo),
@@ -134,9 +133,9 @@ def _declare(lib):
         "flasher_package_manifest_json": (ctypes.c_char_p, [P]),
         "flasher_session_open": (ctypes.c_int, [ctypes.POINTER(P), ctypes.c_char_p, P]),
         "flasher_session_close": (None, [P]),
-        "flasher_session_info": (ctypes.c_int, [P, ctypes.POINTER(_UnitInfo)]),
-        "flasher_session_update": (ctypes.c_int, [P, P, ctypes.POINTER(_UpdateOptions),
-                                                  ctypes.POINTER(_UpdateResult)]),
+        "flasher_session_info_sized": (ctypes.c_int, [P, ctypes.POINTER(_UnitInfo), ctypes.c_size_t]),
+        "flasher_session_update_sized": (ctypes.c_int, [P, P, ctypes.POINTER(_UpdateOptions),
+                                                        ctypes.POINTER(_UpdateResult), ctypes.c_size_t]),
         "flasher_session_confirm": (ctypes.c_int, [P]),
         "flasher_session_rollback": (ctypes.c_int, [P]),
         "flasher_session_reboot": (ctypes.c_int, [P, ctypes.c_int]),
@@ -214,7 +213,7 @@ class Session:
 
     def info(self):
         i = _UnitInfo()
-        _check(load_library().flasher_session_info(self._h, ctypes.byref(i)))
+        _check(load_library().flasher_session_info_sized(self._h, ctypes.byref(i), ctypes.sizeof(i)))
         return _info_dict(i)
 
     def update(self, package, progress=None, compress=True):
@@ -230,8 +229,8 @@ class Session:
         cfn = _ProgressCb(cb)
         opts = _UpdateOptions(1, cfn, None, 1 if compress else 0, 0, 10000)
         res = _UpdateResult()
-        _check(load_library().flasher_session_update(self._h, package._h, ctypes.byref(opts),
-                                                     ctypes.byref(res)))
+        _check(load_library().flasher_session_update_sized(self._h, package._h, ctypes.byref(opts),
+                                                           ctypes.byref(res), ctypes.sizeof(res)))
         return {"payload_bytes": res.payload_bytes, "resumed_bytes": res.resumed_bytes,
                 "sent_bytes": res.sent_bytes, "wire_bytes": res.wire_bytes, "after": _info_dict(res.after)}
 

@@ -17,6 +17,10 @@
 
 #include "flasher/common.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /** Error codes. @since 0.1 */
 typedef enum flasher_err {
 	FLASHER_OK = 0,
@@ -53,5 +57,9 @@ FLASHER_API const char *flasher_error_last(void);
 
 /** Clear this thread's detail message. @since 0.1 */
 FLASHER_API void flasher_error_clear(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

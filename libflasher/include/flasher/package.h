@@ -20,6 +20,10 @@
 
 #include "flasher/common.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /** Target cores (same numbers as on the wire). @since 0.1 */
 typedef enum flasher_core { FLASHER_CORE_CM7 = 1, FLASHER_CORE_CM4 = 2 } flasher_core;
 
@@ -39,30 +43,36 @@ typedef struct flasher_package_image {
 	size_t header_area_size;   /**< 128..512 bytes. @since 0.3 */
 } flasher_package_image;
 
+/** An opened, verified package (opaque, immutable). @since 0.1 */
 typedef struct flasher_package flasher_package;
 
 /** Open and fully verify a package (every CRC, hash and length). On failure
  *  the detail names the first broken part ("manifest CRC32", "cm4 image
- *  SHA-256", ...). @since 0.1 */
+ *  SHA-256", ...). The caller owns *out and frees it with
+ *  flasher_package_free(). @since 0.1 */
 FLASHER_API int flasher_package_open(flasher_package **out, const char *path);
-/** Same from memory (the bytes are copied). @since 0.1 */
+/** Same from memory (the bytes are copied; the caller keeps data). @since 0.1 */
 FLASHER_API int flasher_package_open_memory(flasher_package **out, const void *data, size_t len);
-/** Accepts NULL. @since 0.1 */
+/** Free a package and everything pointing into it. Accepts NULL. @since 0.1 */
 FLASHER_API void flasher_package_free(flasher_package *pkg);
 
+/** The product the package is for; owned by pkg. @since 0.1 */
 FLASHER_API const char *flasher_package_product(const flasher_package *pkg);
-/** Packed semantic version (major<<24 | minor<<16 | patch). */
+/** Packed semantic version (major<<24 | minor<<16 | patch). @since 0.1 */
 FLASHER_API uint32_t flasher_package_version(const flasher_package *pkg);
+/** Oldest bootloader (packed semver) the package runs on. @since 0.1 */
 FLASHER_API uint32_t flasher_package_min_bootloader(const flasher_package *pkg);
-/** Compatible hardware revisions; count 0 means any. */
+/** Compatible hardware revisions; count 0 means any. Strings owned by pkg. @since 0.1 */
 FLASHER_API size_t flasher_package_hw_rev_count(const flasher_package *pkg);
+/** @copydoc flasher_package_hw_rev_count @since 0.1 */
 FLASHER_API const char *flasher_package_hw_rev(const flasher_package *pkg, size_t i);
-/** SHA-256 of the whole package file (identifies it in history records). */
+/** SHA-256 of the whole package file (identifies it in history records);
+ *  32 bytes owned by pkg. @since 0.1 */
 FLASHER_API const uint8_t *flasher_package_sha256(const flasher_package *pkg);
-/** The manifest as JSON text (NUL-terminated). */
+/** The manifest as JSON text (NUL-terminated), owned by pkg. @since 0.1 */
 FLASHER_API const char *flasher_package_manifest_json(const flasher_package *pkg);
 
-/** Number of cores the package has an image for (1 or 2). */
+/** Number of cores the package has an image for (1 or 2). @since 0.1 */
 FLASHER_API size_t flasher_package_image_count(const flasher_package *pkg);
 /** Image i (0 <= i < count), CM7 first: the core's slot A build (or its
  *  only one, for any slot); pointers live as long as pkg.
@@ -72,7 +82,7 @@ FLASHER_API size_t flasher_package_image_count(const flasher_package *pkg);
 FLASHER_API int flasher_package_get_image(const flasher_package *pkg, size_t i, flasher_package_image *out);
 #define flasher_package_image(pkg, i, out) flasher_package_get_image((pkg), (i), (out))
 /** The image for a core (its slot A build, or the one for any slot), or
- *  FLASHER_ENOTFOUND. */
+ *  FLASHER_ENOTFOUND. Pointers live as long as pkg. @since 0.1 */
 FLASHER_API int flasher_package_find(const flasher_package *pkg, flasher_core core, flasher_package_image *out);
 /** The build of core's image to stage into the slot starting at slot_addr
  *  (a unit announces it in HELLO, stage_addr): the build linked for that
@@ -118,5 +128,9 @@ typedef struct flasher_pack_options {
  *  into no slot runs anywhere, one that points into a slot needs the other
  *  slot's build (docs/package-format.md, "Input files"). @since 0.1 */
 FLASHER_API int flasher_package_build(const flasher_pack_options *opts, const char *out_path);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

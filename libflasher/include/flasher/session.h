@@ -16,29 +16,67 @@
 #include <stdint.h>
 
 #include "flasher/common.h"
+#include "flasher/discovery.h"
 #include "flasher/package.h"
 #include "flasher/transport.h"
 
-/** What the unit says about itself (HELLO). @since 0.1 */
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** What the unit runs: its bootloader or an application with the update
+ *  agent (HELLO). @since 0.1 */
 typedef enum flasher_mode { FLASHER_MODE_BOOTLOADER = 1, FLASHER_MODE_APPLICATION = 2 } flasher_mode;
+/** The unit's boot state (HELLO). @since 0.1 */
 typedef enum flasher_boot_state {
 	FLASHER_STATE_EMPTY = 0,       /**< no valid firmware: waiting for an update */
-	FLASHER_STATE_CONFIRMED = 1,
+	FLASHER_STATE_CONFIRMED = 1,   /**< running firmware confirmed */
 	FLASHER_STATE_PENDING = 2,     /**< activation applied at next boot */
 	FLASHER_STATE_TRIAL = 3,       /**< new firmware on trial, not yet confirmed */
 	FLASHER_STATE_ROLLED_BACK = 4, /**< a trial failed; previous firmware restored */
 } flasher_boot_state;
 
+/** State of one flash slot (HELLO; the same numbers as on the wire). @since 0.4 */
+typedef enum flasher_slot_state {
+	FLASHER_SLOT_EMPTY = 0,     /**< nothing valid */
+	FLASHER_SLOT_ACTIVE = 1,    /**< primary: the image that boots */
+	FLASHER_SLOT_RECEIVING = 2, /**< secondary: a transfer is in progress */
+	FLASHER_SLOT_STAGED = 3,    /**< secondary: verified, ready to activate */
+	FLASHER_SLOT_PREVIOUS = 4,  /**< secondary: the previous image (rollback target) */
+	FLASHER_SLOT_INVALID = 5,   /**< header or contents do not verify */
+} flasher_slot_state;
+
+/** Stable lower-case names, as in `flasher info` and the JSON output
+ *  ("bootloader", "trial", "staged", "cm7"); "unknown" for a value this
+ *  library does not know. Static strings: never freed; any thread. @since 0.4 */
+FLASHER_API const char *flasher_mode_name(flasher_mode mode);
+/** @copydoc flasher_mode_name @since 0.4 */
+FLASHER_API const char *flasher_boot_state_name(flasher_boot_state state);
+/** @copydoc flasher_mode_name @since 0.4 */
+FLASHER_API const char *flasher_slot_state_name(flasher_slot_state state);
+/** @copydoc flasher_mode_name @since 0.4 */
+FLASHER_API const char *flasher_core_name(flasher_core core);
+
+/** One flash slot as the unit reports it. @since 0.1 */
 typedef struct flasher_slot {
 	flasher_core core;
 	int primary;          /**< 1 primary (runs), 0 secondary (staging / previous) */
-	int state;            /**< flboot_slot_state (proto.h) */
+	int state;            /**< a flasher_slot_state (int for ABI stability) */
 	uint32_t address, size;
 	uint32_t version;     /**< packed semver, 0 if none */
 	uint32_t payload_crc32;
 } flasher_slot;
 
+/** What a unit says about itself (HELLO). Filled by flasher_session_info().
+ *
+ *  Versioning: struct_size is set by the library to the number of bytes it
+ *  filled. Fields are only ever appended, so a field f is present when
+ *  FLASHER_HAS_FIELD(flasher_unit_info, info, f). The caller's own size travels with each call
+ *  (the function-like macros pass sizeof of the caller's struct), so an
+ *  application built against an older, shorter struct is never written past.
+ *  @since 0.1 (struct_size @since 0.4) */
 typedef struct flasher_unit_info {
+	unsigned struct_size;    /**< bytes the library filled. @since 0.4 */
 	char uid[25];            /**< 96-bit unique id as 24 hex digits */
 	char serial[33];         /**< USB serial string */
 	char product[17];
@@ -58,6 +96,10 @@ typedef struct flasher_unit_info {
 	flasher_slot slots[4];
 } flasher_unit_info;
 
+/** Is field present in *p, a struct of type type whose struct_size the
+ *  library filled? FLASHER_HAS_FIELD(flasher_update_result, &r, timeouts) @since 0.4 */
+#define FLASHER_HAS_FIELD(type, p, field) ((p)->struct_size >= (unsigned)(offsetof(type, field) + sizeof((p)->field)))
+
 /** Update phases reported to the progress callback. @since 0.1 */
 typedef enum flasher_phase {
 	FLASHER_PHASE_CONNECT = 0,
@@ -68,8 +110,10 @@ typedef enum flasher_phase {
 	FLASHER_PHASE_REBOOT,    /**< waiting for the unit to come back */
 	FLASHER_PHASE_DONE,
 } flasher_phase;
+/** "connect", "transfer", ...; "unknown" otherwise. Static string. @since 0.1 */
 FLASHER_API const char *flasher_phase_name(flasher_phase phase);
 
+/** One progress report; valid only during the callback. @since 0.1 */
 typedef struct flasher_progress {
 	flasher_phase phase;
 	flasher_core core;       /**< image being sent (TRANSFER/VERIFY) */
@@ -80,9 +124,28 @@ typedef struct flasher_progress {
 	double eta_s;            /**< seconds left, < 0 if unknown */
 } flasher_progress;
 
-/** Return < 0 to cancel. payload is the caller's. */
+/** Called on the thread running flasher_session_update(). Return < 0 to
+ *  cancel (the update then returns FLASHER_ECANCELLED). payload is the
+ *  caller's. @since 0.1 */
 typedef int (*flasher_progress_cb)(const flasher_progress *progress, void *payload);
 
+/** Log levels, most severe first. @since 0.4 */
+typedef enum flasher_log_level {
+	FLASHER_LOG_ERROR = 0,
+	FLASHER_LOG_WARNING = 1, /**< retransmissions, timeouts, lost links */
+	FLASHER_LOG_INFO = 2,    /**< phases, reconnects */
+	FLASHER_LOG_DEBUG = 3,   /**< every request and its answer */
+} flasher_log_level;
+
+/** A log line of a session (no trailing newline; valid only during the
+ *  call). Called on the thread running the session's operation; the
+ *  library never prints on its own. @since 0.4 */
+typedef void (*flasher_log_cb)(flasher_log_level level, const char *message, void *payload);
+
+/** Options of flasher_session_open(). The version field says which fields
+ *  the caller filled: fields are only appended. The library copies what it
+ *  keeps (strings, the USB ids); nothing needs to outlive the open call
+ *  except log_payload. @since 0.1 */
 typedef struct flasher_session_options {
 	unsigned version;                /**< FLASHER_SESSION_OPTIONS_VERSION */
 	int timeout_ms;                  /**< per-request timeout floor (default 1000) */
@@ -97,24 +160,43 @@ typedef struct flasher_session_options {
 	 *  (the port, then discovery by uid) until reconnect_timeout_ms and fails
 	 *  with FLASHER_ENOTFOUND naming both uids. @since 0.3 (version 2) */
 	const char *uid;
+	/** Log lines up to log_level go to log (NULL = none). @since 0.4 (version 3) */
+	flasher_log_cb log;
+	void *log_payload;
+	flasher_log_level log_level;
+	/** USB ids used to find the unit by serial number, at open and after a
+	 *  reboot (NULL = the default, FLASHER_USB_VID:FLASHER_USB_PID). @since 0.4 (version 3) */
+	const flasher_discovery_options *discovery;
 } flasher_session_options;
-#define FLASHER_SESSION_OPTIONS_VERSION 2
-#define FLASHER_SESSION_OPTIONS_INIT {FLASHER_SESSION_OPTIONS_VERSION, 1000, 8, 20000, NULL, NULL, NULL}
+#define FLASHER_SESSION_OPTIONS_VERSION 3
+#define FLASHER_SESSION_OPTIONS_INIT \
+	{FLASHER_SESSION_OPTIONS_VERSION, 1000, 8, 20000, NULL, NULL, NULL, NULL, NULL, FLASHER_LOG_INFO, NULL}
 
+/** A connection to one unit (opaque). @since 0.1 */
 typedef struct flasher_session flasher_session;
 
 /** Open a unit by port spec (see transport.h) or by serial number / uid as
- *  shown by discovery, and say HELLO. opts may be NULL. @since 0.1 */
+ *  shown by discovery, and say HELLO. opts may be NULL. The caller owns
+ *  *out and frees it with flasher_session_close(). @since 0.1 */
 FLASHER_API int flasher_session_open(flasher_session **out, const char *port, const flasher_session_options *opts);
 /** Open over a transport the caller made (ownership passes). @since 0.1 */
 FLASHER_API int flasher_session_open_transport(flasher_session **out, flasher_transport *t,
                                                const flasher_session_options *opts);
-/** Accepts NULL. */
+/** Close the link and free the session. Accepts NULL. Not while another
+ *  thread is inside a call on s. @since 0.1 */
 FLASHER_API void flasher_session_close(flasher_session *s);
 
-/** Fresh HELLO. @since 0.1 */
+/** Fresh HELLO into *out, writing at most out_size bytes (a caller built
+ *  against an older header passes its smaller struct's size). @since 0.4 */
+FLASHER_API int flasher_session_info_sized(flasher_session *s, flasher_unit_info *out, size_t out_size);
+/** Fresh HELLO. The macro passes the caller's sizeof(flasher_unit_info);
+ *  (flasher_session_info)(s, out) calls the 0.1 function, which fills this
+ *  library's whole struct. @since 0.1 */
 FLASHER_API int flasher_session_info(flasher_session *s, flasher_unit_info *out);
+#define flasher_session_info(s, out) flasher_session_info_sized((s), (out), sizeof(flasher_unit_info))
 
+/** Options of flasher_session_update(); version says which fields the
+ *  caller filled. @since 0.1 */
 typedef struct flasher_update_options {
 	unsigned version;            /**< FLASHER_UPDATE_OPTIONS_VERSION */
 	flasher_progress_cb progress;
@@ -126,8 +208,11 @@ typedef struct flasher_update_options {
 #define FLASHER_UPDATE_OPTIONS_VERSION 1
 #define FLASHER_UPDATE_OPTIONS_INIT {FLASHER_UPDATE_OPTIONS_VERSION, NULL, NULL, 1, 0, 10000}
 
-/** What an update did. */
+/** What an update did. Versioned like flasher_unit_info: struct_size is
+ *  the bytes the library filled, fields are only appended. @since 0.1
+ *  (struct_size @since 0.4) */
 typedef struct flasher_update_result {
+	unsigned struct_size;          /**< bytes the library filled. @since 0.4 */
 	uint32_t old_cm7_version, old_cm4_version;
 	uint32_t new_version;          /**< package version */
 	uint64_t payload_bytes;        /**< bytes of all images */
@@ -153,17 +238,34 @@ typedef struct flasher_update_result {
  *  check that it runs the new version. result may be NULL. @since 0.1 */
 FLASHER_API int flasher_session_update(flasher_session *s, const flasher_package *pkg,
                                        const flasher_update_options *opts, flasher_update_result *result);
+/** flasher_session_update() writing at most result_size bytes of *result.
+ *  @since 0.4 */
+FLASHER_API int flasher_session_update_sized(flasher_session *s, const flasher_package *pkg,
+                                             const flasher_update_options *opts, flasher_update_result *result,
+                                             size_t result_size);
+/** The macro passes the caller's sizeof(flasher_update_result). @since 0.4 */
+#define flasher_session_update(s, pkg, opts, result) \
+	flasher_session_update_sized((s), (pkg), (opts), (result), sizeof(flasher_update_result))
 
+/** Confirm the firmware on trial (what the application's agent does after
+ *  its self-test). @since 0.1 */
 FLASHER_API int flasher_session_confirm(flasher_session *s);
+/** Go back to the previous firmware (the unit reboots into it). @since 0.1 */
 FLASHER_API int flasher_session_rollback(flasher_session *s);
-/** Reboot; to_bootloader = 1 stays in the bootloader. Reconnects afterwards. */
+/** Reboot; to_bootloader = 1 stays in the bootloader. Reconnects afterwards.
+ *  @since 0.1 */
 FLASHER_API int flasher_session_reboot(flasher_session *s, int to_bootloader);
 
 /** Ask a running operation to stop; it returns FLASHER_ECANCELLED soon.
  *  Safe from any thread. @since 0.1 */
 FLASHER_API void flasher_session_cancel(flasher_session *s);
 
-/** The port this session currently talks through. */
+/** The port this session currently talks through; owned by s, valid until
+ *  its next call. @since 0.1 */
 FLASHER_API const char *flasher_session_port(const flasher_session *s);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -20,6 +20,11 @@
 
 #include "flasher/common.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** A byte pipe to a unit (opaque). @since 0.1 */
 typedef struct flasher_transport flasher_transport;
 
 /** Backend table. All mandatory unless marked optional. @since 0.1 */
@@ -37,19 +42,23 @@ typedef struct flasher_transport_ops {
 	void (*close)(void *impl);
 } flasher_transport_ops;
 
-/** Open a transport from a spec (see above). @since 0.1 */
+/** Open a transport from a spec (see above). The caller owns *out (close it
+ *  with flasher_transport_close(), or hand it to a session). @since 0.1 */
 FLASHER_API int flasher_transport_open(flasher_transport **out, const char *spec);
 /** Wrap a backend implementation in a handle (takes ownership of impl). @since 0.1 */
 FLASHER_API int flasher_transport_new(flasher_transport **out, const flasher_transport_ops *ops, void *impl,
                                       const char *description);
 /** Accepts NULL. @since 0.1 */
 FLASHER_API void flasher_transport_close(flasher_transport *t);
+/** Read through the backend (see flasher_transport_ops.read). @since 0.1 */
 FLASHER_API int flasher_transport_read(flasher_transport *t, uint8_t *buf, size_t cap, int timeout_ms);
+/** Write through the backend (see flasher_transport_ops.write). @since 0.1 */
 FLASHER_API int flasher_transport_write(flasher_transport *t, const uint8_t *buf, size_t len, int timeout_ms);
+/** Discard unread input (0 when the backend has no flush_input). @since 0.1 */
 FLASHER_API int flasher_transport_flush_input(flasher_transport *t);
-/** "termios:/dev/pts/3", "unix:/tmp/u.sock", ... */
+/** "termios:/dev/pts/3", "unix:/tmp/u.sock", ...; owned by t. @since 0.1 */
 FLASHER_API const char *flasher_transport_description(const flasher_transport *t);
-/** Bytes written and read through this handle. */
+/** Bytes written and read through this handle (either may be NULL). @since 0.1 */
 FLASHER_API void flasher_transport_counters(const flasher_transport *t, uint64_t *written, uint64_t *read);
 
 /** Fault injection (tests): every rate is per byte, in parts per million. @since 0.1 */
@@ -91,5 +100,9 @@ FLASHER_API int flasher_transport_replay_open(flasher_transport **out, const cha
 /** After a replay: 0 when the host wrote every byte the recording holds,
  *  FLASHER_EPROTOCOL naming the first missing offset otherwise. @since 0.1 */
 FLASHER_API int flasher_transport_replay_finished(const flasher_transport *t);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

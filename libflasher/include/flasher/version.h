@@ -9,6 +9,10 @@
 
 #include "flasher/common.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /** The library's version string ("0.1.0"). @since 0.1 */
 FLASHER_API const char *flasher_version(void);
 
@@ -19,5 +23,9 @@ FLASHER_API int flasher_semver_parse(const char *text, uint32_t *out);
 
 /** Format a packed version as "X.Y.Z" into buf (at least 16 bytes). @since 0.1 */
 FLASHER_API void flasher_semver_format(uint32_t version, char *buf, unsigned long buf_size);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
