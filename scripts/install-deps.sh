@@ -10,6 +10,7 @@ PKGS=(
   gcc-arm-none-eabi libnewlib-arm-none-eabi binutils-arm-none-eabi
   qemu-system-arm
   socat
+  help2man
 )
 missing=()
 for p in "${PKGS[@]}"; do
