@@ -8,6 +8,7 @@
 #include "flboot/crc32.h"
 #include "flboot/frame.h"
 #include "flboot/sha256.h"
+#include "flboot/trust.h"
 
 /* Background erases: an erase started on a bank runs "later": when the
  * core waits for the bank or touches it again (and a reset before that
@@ -172,6 +173,19 @@ unit *unit_new(void)
 	return u;
 }
 
+void unit_install_keys(unit *u, const uint8_t (*keys)[32], uint32_t n)
+{
+	flboot_keystore ks;
+	uint8_t words[((sizeof ks + FLBOOT_FLASH_WORD - 1) / FLBOOT_FLASH_WORD) * FLBOOT_FLASH_WORD];
+
+	flboot_keystore_build(&ks, keys, n, NULL);
+	memset(words, 0xFF, sizeof words);
+	memcpy(words, &ks, sizeof ks);
+	for (uint32_t off = 0; off < sizeof words; off += FLBOOT_FLASH_WORD)
+		if (flashsim_program(u->fs, FLBOOT_KEYSTORE_ADDR + off, words + off) != 0)
+			abort();
+}
+
 void unit_free(unit *u)
 {
 	if (!u)
@@ -275,7 +289,9 @@ int unit_transfer(unit *u, const image *im, uint32_t block, int compress)
 	uint32_t off;
 	int rc;
 
-	rc = unit_request(u, FLBOOT_MSG_BEGIN, 0, &im->hdr, sizeof im->hdr);
+	memcpy(buf, &im->hdr, sizeof im->hdr);
+	memcpy(buf + sizeof im->hdr, im->area_tail, im->area_tail_len);
+	rc = unit_request(u, FLBOOT_MSG_BEGIN, 0, buf, sizeof im->hdr + im->area_tail_len);
 	if (rc)
 		return rc;
 	memcpy(&b, u->body, sizeof b);

@@ -17,6 +17,10 @@ typedef struct image {
 	flboot_image_header hdr;
 	uint8_t *payload;
 	uint32_t size;
+	/* header-area bytes after the header that BEGIN sends with it (a
+	 * signature block); area_tail_len 0 = the header alone */
+	uint8_t area_tail[FLBOOT_BEGIN_MAX_AREA - sizeof(flboot_image_header)];
+	uint32_t area_tail_len;
 } image;
 
 /** One flash operation as the core made it (recorded for the sweep). */
@@ -65,6 +69,9 @@ typedef struct unit {
 /** A unit with erased flash, product "demo", hw rev "B", bootloader 1.2.0. */
 unit *unit_new(void);
 void unit_free(unit *u);
+/** Provision the key store (public keys) into the bootloader sector, as a
+ *  provisioning tool would before the unit's first boot. */
+void unit_install_keys(unit *u, const uint8_t (*keys)[32], uint32_t n);
 /** Power on or reset: zero the core, init, boot. Returns flboot_boot's result. */
 int unit_boot(unit *u, flboot_boot_target *t);
 /** Send one request and poll until its answer. Returns the answer's status
