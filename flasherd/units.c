@@ -348,6 +348,12 @@ static void scan_once(void)
 
 		pthread_mutex_lock(&d->lock);
 		port_release_locked(c[i].port);
+		if (rc == FLASHER_EBUSY) {
+			/* another session (a CLI, another app) owns the unit: the probe
+			 * sent nothing, and the unit is neither gone nor ours to keep alive */
+			pthread_mutex_unlock(&d->lock);
+			continue;
+		}
 		if (rc == 0 && info.uid[0]) {
 			unit_set_info_locked(unit_by_uid_locked(info.uid), &info, c[i].port);
 		} else {

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "client.h"
@@ -14,6 +15,7 @@
 #include "flasher/discovery.h"
 #include "flasher/session.h"
 #include "session_internal.h"
+#include "unit_claim.h"
 #include "flasher/version.h"
 #include "flboot/image.h"
 
@@ -32,6 +34,7 @@ struct flasher_session {
 	char foreign_uid[25];
 	char foreign_port[256];
 	int wrong_unit;             /* the last HELLO came from another unit */
+	int claim_fd;               /* the unit's claim (unit_claim.h), -1 = none */
 	flasher_session_options opts;
 	char *record_path;
 	flasher_fault_config fault;
@@ -267,6 +270,9 @@ static int hello(flasher_session *s, int timeout_ms, int retries)
 		                      info.uid, own);
 	}
 	s->wrong_unit = 0;
+	/* one owner per unit: claimed when the session is bound, held to its close */
+	if (s->claim_fd < 0 && (err = flasher__claim_unit(info.uid, &s->claim_fd)))
+		return err;
 	s->info = info;
 	s->features = features;
 	{
@@ -477,6 +483,7 @@ static int session_new(flasher_session **out, const flasher_session_options *opt
 	s->log.payload = s->opts.log_payload;
 	s->log.level = s->opts.log_level;
 	s->req_timeout_ms = s->opts.timeout_ms;
+	s->claim_fd = -1;
 	atomic_init(&s->cancel, 0);
 	flasher__client_init(&s->c, &s->cancel);
 	s->c.log = &s->log;
@@ -553,6 +560,8 @@ void flasher_session_close(flasher_session *s)
 	if (!s)
 		return;
 	close_link(s);
+	if (s->claim_fd >= 0)
+		close(s->claim_fd);
 	free(s->record_path);
 	free(s);
 }

@@ -2,6 +2,7 @@
  * helpers shared by the backends. */
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include "error_internal.h"
+#include "unit_claim.h"
 #include "transport/transport_internal.h"
 
 struct flasher_transport {
@@ -224,8 +226,12 @@ int flasher__open_errno(int err, const char *path, const char *op)
 		                      "%s '%s': permission denied (add your user to the 'dialout' group, "
 		                      "or install the udev rule from docs/, then log in again)",
 		                      op, path);
-	case EBUSY:
-		return flasher__error(FLASHER_EBUSY, "%s '%s': in use by another program", op, path);
+	case EBUSY: { /* TIOCEXCL: another session holds the tty */
+		char who[300];
+		flasher__port_holder(path, who, sizeof who);
+		return flasher__error(FLASHER_EBUSY, "%s '%s': in use by another program%s%s", op, path, who[0] ? ": " : "",
+		                      who);
+	}
 	case ENXIO:
 	case ENODEV:
 	case ECONNREFUSED:

@@ -844,3 +844,52 @@ Test(daemon_fleet, device_calls_reach_the_unit)
 	cr_expect_eq(h_error_lib_code(r), -4);
 	cJSON_Delete(r);
 }
+
+/* One owner per unit: a CLI update of a unit that a daemon job is updating
+ * gets FLASHER_EBUSY (exit 23) without disturbing the job, which finishes. */
+Test(daemon_fleet, cli_update_during_a_job_gets_ebusy)
+{
+	start_fleet(1, all_slow, &sub);
+	const char *pkg = h_make_package(&env, "v190", "1.9.0", 128 * 1024, 64 * 1024);
+	cr_assert_not_null(pkg);
+	cJSON *res = start_all(&sub, pkg);
+	double job = h_num(cJSON_GetArrayItem(cJSON_GetObjectItem(res, "jobs"), 0), "job");
+	cJSON_Delete(res);
+	struct seen s[8];
+	int n = 0, tried = 0;
+	long long until = ms_now() + 60000;
+	while (!tried && ms_now() < until) {
+		cJSON *m = h_next_note(&sub, 500);
+		if (!m)
+			continue;
+		note(s, &n, m);
+		const cJSON *p = cJSON_GetObjectItem(m, "params");
+		if (!strcmp(h_str(m, "method"), "job.progress") && h_num(p, "job") == job && h_num(p, "bytes") > 0) {
+			char *out = NULL;
+			const char *up[] = {FLASHER_CLI_BIN, "update", env.unit_link[0], pkg, "--json", NULL};
+			int rc = run_cli(up, &out);
+			cr_expect_eq(rc, 23, "the second update exited %d: %s", rc, out);
+			cr_expect(strstr(out, "FLASHER_EBUSY") && strstr(out, "flasherd"), "names the holder: %s", out);
+			free(out);
+			tried = 1;
+		}
+		cJSON_Delete(m);
+	}
+	cr_assert(tried, "the job never reported progress");
+	pump(&sub, s, &n, 1, 120000);
+	cr_expect_str_eq(seen_for(s, &n, job)->final, "done");
+	/* the unit ends on the new version (a daemon probe may hold the port
+	 * for a moment: that is a busy port too, asked again) */
+	char *out = NULL;
+	const char *info[] = {FLASHER_CLI_BIN, "info", env.unit_link[0], "--json", NULL};
+	int rc = 23;
+	for (int i = 0; i < 20 && rc == 23; i++) {
+		free(out);
+		out = NULL;
+		if ((rc = run_cli(info, &out)) == 23)
+			usleep(200000);
+	}
+	cr_expect_eq(rc, 0, "%s", out);
+	cr_expect(strstr(out, "\"version\":\"1.9.0\"") && strstr(out, "\"state\":\"confirmed\""), "%s", out);
+	free(out);
+}

@@ -22,6 +22,11 @@ const char *e2e_tmpdir(void)
 	if (!tmpdir[0]) {
 		snprintf(tmpdir, sizeof tmpdir, "/tmp/flasher-e2e-XXXXXX");
 		cr_assert_not_null(mkdtemp(tmpdir), "mkdtemp: %s", strerror(errno));
+		/* unit claims (unit_claim.h) of this test only: parallel tests may
+		 * simulate units with the same uid */
+		char locks[300];
+		snprintf(locks, sizeof locks, "%s/locks", tmpdir);
+		setenv("FLASHER_LOCK_DIR", locks, 1);
 	}
 	return tmpdir;
 }
@@ -94,8 +99,10 @@ void e2e_devsim_start(e2e_devsim *d, const char *flash, const char *const *extra
 		len++;
 	}
 	line[len] = '\0';
-	cr_assert(!strncmp(line, "pty: ", 5), "devsim's first line is '%s', not 'pty: PATH'", line);
-	snprintf(d->pty, sizeof d->pty, "%s", line + 5);
+	/* "pty: PATH", or "listen: unix:PATH" with --listen (d->pty is then the port spec) */
+	int sock = !strncmp(line, "listen: ", 8);
+	cr_assert(sock || !strncmp(line, "pty: ", 5), "devsim's first line is '%s', not 'pty: PATH'", line);
+	snprintf(d->pty, sizeof d->pty, "%s", line + (sock ? 8 : 5));
 }
 
 void e2e_devsim_kill(e2e_devsim *d, int sig)

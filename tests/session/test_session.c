@@ -2,6 +2,7 @@
  * answers, retransmission, DATA framing (32-byte multiples, window, raw
  * deflate), verification mismatch, refusal before BEGIN. */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -251,6 +252,11 @@ static flasher_transport *host_t;
 
 static void start_fake(void)
 {
+	/* every fake unit has uid 0: each test claims it in its own lock dir
+	 * (tests run in parallel workers) */
+	char locks[64];
+	snprintf(locks, sizeof locks, "/tmp/flasher-session-locks-%ld", (long)getpid());
+	setenv("FLASHER_LOCK_DIR", locks, 1);
 	fk = calloc(1, sizeof *fk);
 	fk->image = calloc(1, 0x60000);
 	fk->proto_version = FLBOOT_PROTO_VERSION;
@@ -271,6 +277,18 @@ static void run_fake(void)
 
 static void stop_fake(void)
 {
+	const char *locks = getenv("FLASHER_LOCK_DIR");
+	DIR *dir = locks ? opendir(locks) : NULL;
+	for (struct dirent *e; dir && (e = readdir(dir));) {
+		char path[600];
+		snprintf(path, sizeof path, "%s/%s", locks, e->d_name);
+		if (e->d_name[0] != '.')
+			unlink(path);
+	}
+	if (dir) {
+		closedir(dir);
+		rmdir(locks);
+	}
 	atomic_store(&fk->stop, 1);
 	pthread_join(fk->th, NULL);
 	close(fk->fd);

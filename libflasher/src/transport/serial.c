@@ -6,15 +6,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
 
+#include "../unit_claim.h"
 #include "error_internal.h"
 #include "transport_internal.h"
 
 struct serial_impl {
 	struct sp_port *port;
 	int fd;
+	int claim_fd; /* holds the flock claim (unit_claim.h) */
 	char what[300];
 };
 
@@ -91,8 +96,12 @@ static void ser_close(void *impl)
 	struct serial_impl *p = impl;
 	if (!p)
 		return;
+	if (p->fd >= 0)
+		(void)ioctl(p->fd, TIOCNXCL); /* the next session may be another user's */
 	sp_close(p->port);
 	sp_free_port(p->port);
+	if (p->claim_fd >= 0)
+		close(p->claim_fd);
 	free(p);
 }
 
@@ -120,8 +129,23 @@ int flasher__transport_serial_open(flasher_transport **out, const char *path)
 	struct sp_port *port = NULL;
 	if (sp_get_port_by_name(path, &port) != SP_OK)
 		return flasher__transport_termios_open(out, path);
+	/* the claim comes before libserialport's open, which already changes
+	 * the tty's settings: a port in another session's hands is not touched */
+	int claim_fd = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+	if (claim_fd < 0) {
+		int e = errno;
+		sp_free_port(port);
+		return flasher__open_errno(e, path, "open port");
+	}
+	int cerr = flasher__claim_port_fd(claim_fd, path);
+	if (cerr) {
+		close(claim_fd);
+		sp_free_port(port);
+		return cerr;
+	}
 	if (sp_open(port, SP_MODE_READ_WRITE) != SP_OK) {
 		int e = sp_last_error_code();
+		close(claim_fd);
 		sp_free_port(port);
 		if (e == EACCES || e == EPERM || e == EBUSY || e == ENOENT)
 			return flasher__open_errno(e, path, "open port");
@@ -132,19 +156,24 @@ int flasher__transport_serial_open(flasher_transport **out, const char *path)
 		char *msg = sp_last_error_message();
 		flasher__error(FLASHER_EIO, "'%s': cannot configure 8N1/DTR: %s", path, msg ? msg : "error");
 		sp_free_error_message(msg);
+		close(claim_fd);
 		sp_close(port);
 		sp_free_port(port);
 		return FLASHER_EIO;
 	}
 	struct serial_impl *p = calloc(1, sizeof *p);
 	if (!p) {
+		close(claim_fd);
 		sp_close(port);
 		sp_free_port(port);
 		return flasher__error(FLASHER_ENOMEM, "serial: out of memory");
 	}
 	p->port = port;
+	p->claim_fd = claim_fd;
 	if (sp_get_port_handle(port, &p->fd) != SP_OK)
 		p->fd = -1;
+	if (p->fd >= 0)
+		flasher__port_exclusive(p->fd);
 	snprintf(p->what, sizeof p->what, "serial:%s", path);
 	return flasher_transport_new(out, &serial_ops, p, p->what);
 }

@@ -12,11 +12,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "../unit_claim.h"
 #include "error_internal.h"
 #include "transport_internal.h"
 
 struct sock_impl {
 	int fd;
+	int claim_fd; /* unit_claim.h: one session per socket */
 	char what[300];
 };
 
@@ -47,6 +49,8 @@ static void sock_close(void *impl)
 	if (!p)
 		return;
 	close(p->fd);
+	if (p->claim_fd >= 0)
+		close(p->claim_fd);
 	free(p);
 }
 
@@ -55,7 +59,8 @@ static const flasher_transport_ops unix_ops = {
 static const flasher_transport_ops tcp_ops = {
 	.name = "tcp", .read = sock_read, .write = sock_write, .flush_input = sock_flush, .close = sock_close};
 
-static int wrap(flasher_transport **out, int fd, const flasher_transport_ops *ops, const char *kind, const char *addr)
+static int wrap(flasher_transport **out, int fd, int claim_fd, const flasher_transport_ops *ops, const char *kind,
+                const char *addr)
 {
 	/* write() on a closed socket must return EPIPE, not kill the process. */
 	int fl = fcntl(fd, F_GETFL);
@@ -67,9 +72,12 @@ static int wrap(flasher_transport **out, int fd, const flasher_transport_ops *op
 	struct sock_impl *p = calloc(1, sizeof *p);
 	if (!p) {
 		close(fd);
+		if (claim_fd >= 0)
+			close(claim_fd);
 		return flasher__error(FLASHER_ENOMEM, "socket: out of memory");
 	}
 	p->fd = fd;
+	p->claim_fd = claim_fd;
 	snprintf(p->what, sizeof p->what, "%s:%s", kind, addr);
 	return flasher_transport_new(out, ops, p, p->what);
 }
@@ -81,15 +89,25 @@ int flasher__transport_unix_open(flasher_transport **out, const char *path)
 		return flasher__error(FLASHER_EINVAL, "unix socket path '%s' is empty or longer than %zu bytes", path,
 		                      sizeof sa.sun_path - 1);
 	memcpy(sa.sun_path, path, strlen(path) + 1);
+	char spec[sizeof sa.sun_path + 8];
+	snprintf(spec, sizeof spec, "unix:%s", path);
+	int claim_fd, err = flasher__claim_socket(spec, &claim_fd);
+	if (err)
+		return err;
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
+	if (fd < 0) {
+		if (claim_fd >= 0)
+			close(claim_fd);
 		return flasher__error(FLASHER_EIO, "socket(AF_UNIX): %s", strerror(errno));
+	}
 	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
 		int e = errno;
 		close(fd);
+		if (claim_fd >= 0)
+			close(claim_fd);
 		return flasher__open_errno(e, path, "connect to unix socket");
 	}
-	return wrap(out, fd, &unix_ops, "unix", path);
+	return wrap(out, fd, claim_fd, &unix_ops, "unix", path);
 }
 
 int flasher__transport_tcp_open(flasher_transport **out, const char *hostport)
@@ -111,6 +129,13 @@ int flasher__transport_tcp_open(flasher_transport **out, const char *hostport)
 	int gr = getaddrinfo(h, colon + 1, &hints, &res);
 	if (gr != 0)
 		return flasher__error(FLASHER_ENOTFOUND, "tcp '%s': cannot resolve: %s", hostport, gai_strerror(gr));
+	char spec[300];
+	snprintf(spec, sizeof spec, "tcp:%s", hostport);
+	int claim_fd, cerr = flasher__claim_socket(spec, &claim_fd);
+	if (cerr) {
+		freeaddrinfo(res);
+		return cerr;
+	}
 	int fd = -1, err = 0;
 	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
@@ -125,10 +150,13 @@ int flasher__transport_tcp_open(flasher_transport **out, const char *hostport)
 		fd = -1;
 	}
 	freeaddrinfo(res);
-	if (fd < 0)
+	if (fd < 0) {
+		if (claim_fd >= 0)
+			close(claim_fd);
 		return flasher__open_errno(err, hostport, "connect to tcp");
+	}
 	/* Small frames and windowed ACKs: Nagle would add round-trip delays. */
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	return wrap(out, fd, &tcp_ops, "tcp", hostport);
+	return wrap(out, fd, claim_fd, &tcp_ops, "tcp", hostport);
 }

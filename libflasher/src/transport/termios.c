@@ -4,9 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <termios.h>
 #include <unistd.h>
 
+#include "../unit_claim.h"
 #include "error_internal.h"
 #include "transport_internal.h"
 
@@ -40,6 +42,7 @@ static void tio_close(void *impl)
 	struct termios_impl *p = impl;
 	if (!p)
 		return;
+	(void)ioctl(p->fd, TIOCNXCL); /* the next session may be another user's */
 	close(p->fd);
 	free(p);
 }
@@ -63,6 +66,13 @@ int flasher__transport_termios_open(flasher_transport **out, const char *path)
 		close(fd);
 		return flasher__error(FLASHER_EINVAL, "'%s' is not a serial port or pty: %s", path, strerror(e));
 	}
+	/* before any setting or byte: the port may be another session's */
+	int err = flasher__claim_port_fd(fd, path);
+	if (err) {
+		close(fd);
+		return err;
+	}
+	flasher__port_exclusive(fd);
 	/* Raw 8N1, no flow control: the protocol frames carry their own CRC. */
 	cfmakeraw(&tio);
 	tio.c_cflag |= CLOCAL | CREAD;
