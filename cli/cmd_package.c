@@ -12,6 +12,7 @@
 #include "flasher.h"
 #include "flboot/image.h"
 #include "flboot/layout.h"
+#include "signature_report.h"
 
 #define MAX_HW 4
 /* pack notes an image that ends at most this far into its last sector. */
@@ -235,58 +236,11 @@ static double jnum(const cJSON *o, const char *k)
 	return cJSON_IsNumber(it) ? it->valuedouble : 0;
 }
 
-/* ---- signatures (docs/signing.md) -------------------------------------------- */
+/* ---- signatures (docs/signing.md; the report and the rule are the daemon's too) ---- */
 
 static const char *signer_state(int valid)
 {
 	return valid == 1 ? "valid" : valid == 0 ? "INVALID" : "not checked";
-}
-
-static cJSON *signers_json(const flasher_signer *s, size_t n)
-{
-	cJSON *a = cJSON_CreateArray();
-	for (size_t i = 0; a && i < n; i++) {
-		char id[2 * FLASHER_KEY_ID_SIZE + 1];
-		cJSON *o = cJSON_CreateObject();
-		hex(s[i].key_id, FLASHER_KEY_ID_SIZE, id);
-		cJSON_AddStringToObject(o, "key_id", id);
-		if (s[i].valid < 0)
-			cJSON_AddNullToObject(o, "valid");
-		else
-			cJSON_AddBoolToObject(o, "valid", s[i].valid == 1);
-		cJSON_AddItemToArray(a, o);
-	}
-	return a;
-}
-
-static const char *slot_name(uint32_t slot)
-{
-	return slot == 0 ? "any" : slot == FLBOOT_CM7_SLOT_A_ADDR || slot == FLBOOT_CM4_SLOT_A_ADDR ? "A" : "B";
-}
-
-/* {"key_id": (of --key, or null), "package": [signer...], "images": [{core, slot, signers}]} */
-static cJSON *signatures_json(const flasher_signatures *sg, const uint8_t *pub)
-{
-	cJSON *o = cJSON_CreateObject(), *imgs = cJSON_CreateArray();
-	if (pub) {
-		uint8_t id[FLASHER_KEY_ID_SIZE];
-		char idh[2 * FLASHER_KEY_ID_SIZE + 1];
-		flasher_key_id(pub, id);
-		hex(id, sizeof id, idh);
-		cJSON_AddStringToObject(o, "key_id", idh);
-	} else {
-		cJSON_AddNullToObject(o, "key_id");
-	}
-	cJSON_AddItemToObject(o, "package", signers_json(sg->package, sg->package_count));
-	for (size_t i = 0; i < sg->image_count; i++) {
-		cJSON *e = cJSON_CreateObject();
-		cJSON_AddStringToObject(e, "core", sg->image[i].core == FLASHER_CORE_CM7 ? "cm7" : "cm4");
-		cJSON_AddStringToObject(e, "slot", slot_name(sg->image[i].slot));
-		cJSON_AddItemToObject(e, "signers", signers_json(sg->image[i].signer, sg->image[i].count));
-		cJSON_AddItemToArray(imgs, e);
-	}
-	cJSON_AddItemToObject(o, "images", imgs);
-	return o;
 }
 
 static void print_signers(const char *label, const flasher_signer *s, size_t n)
@@ -309,57 +263,23 @@ static void print_signatures(const flasher_signatures *sg)
 	for (size_t i = 0; i < sg->image_count; i++) {
 		char label[32];
 		snprintf(label, sizeof label, "  %s slot %-3s  ", sg->image[i].core == FLASHER_CORE_CM7 ? "cm7" : "cm4",
-		         slot_name(sg->image[i].slot));
+		         flasher__slot_letter(sg->image[i].slot));
 		print_signers(label, sg->image[i].signer, sg->image[i].count);
 	}
 }
 
-/* Loads --key (if any) and reports the package's signatures. */
-static int read_signatures(const flasher_package *pkg, const char *key, uint8_t pub[FLASHER_PUBKEY_SIZE],
-                           flasher_signatures *sg)
+/* Loads --key (if any: *nkeys = 1) and reports the package's signatures. */
+static int read_signatures(const flasher_package *pkg, const char *key, uint8_t pub[1][FLASHER_PUBKEY_SIZE],
+                           size_t *nkeys, flasher_signatures *sg)
 {
-	int err = key ? flasher_pubkey_load(key, pub) : 0;
-	return err ? err : flasher_package_signatures(pkg, key ? pub : NULL, sg);
-}
-
-/* verify --key: every image and the package signed by the key, and those
- * signatures hold. 0, or the error with the first part that falls short. */
-static int require_key(const flasher_signatures *sg, const char *key, char *why, size_t why_size)
-{
-	struct {
-		const char *what;
-		const flasher_signer *s;
-		size_t n;
-	} parts[1 + 4];
-	char names[4][40];
-	size_t np = 0;
-	parts[np].what = "the package";
-	parts[np].s = sg->package;
-	parts[np++].n = sg->package_count;
-	for (size_t i = 0; i < sg->image_count; i++) {
-		snprintf(names[i], sizeof names[i], "the %s image (slot %s)",
-		         sg->image[i].core == FLASHER_CORE_CM7 ? "cm7" : "cm4", slot_name(sg->image[i].slot));
-		parts[np].what = names[i];
-		parts[np].s = sg->image[i].signer;
-		parts[np++].n = sg->image[i].count;
+	*nkeys = 0;
+	if (key) {
+		int err = flasher_pubkey_load(key, pub[0]);
+		if (err)
+			return err;
+		*nkeys = 1;
 	}
-	for (size_t p = 0; p < np; p++) {
-		int best = -1;
-		for (size_t i = 0; i < parts[p].n; i++)
-			if (parts[p].s[i].valid > best)
-				best = parts[p].s[i].valid;
-		if (best == 0) {
-			snprintf(why, why_size, "%s carries a signature by %s that does not verify (changed after signing)",
-			         parts[p].what, key);
-			return FLASHER_ECORRUPT;
-		}
-		if (best < 0) {
-			snprintf(why, why_size, "%s is %s, not signed by %s", parts[p].what,
-			         parts[p].n ? "signed by other keys" : "unsigned", key);
-			return FLASHER_EPERM;
-		}
-	}
-	return 0;
+	return flasher__signatures_check(pkg, (const uint8_t(*)[FLASHER_PUBKEY_SIZE])pub, *nkeys, sg);
 }
 
 static cJSON *inspect_doc(const flasher_package *pkg, const char *path)
@@ -473,9 +393,10 @@ int cmd_inspect(int argc, char **argv)
 	int err = flasher_package_open(&pkg, path);
 	if (err)
 		return cli_fail(err, "inspect");
-	uint8_t pub[FLASHER_PUBKEY_SIZE];
+	uint8_t pub[1][FLASHER_PUBKEY_SIZE];
+	size_t nkeys;
 	flasher_signatures sg;
-	if ((err = read_signatures(pkg, key, pub, &sg)) != 0) {
+	if ((err = read_signatures(pkg, key, pub, &nkeys, &sg)) != 0) {
 		flasher_package_free(pkg);
 		return cli_fail(err, key ? "inspect --key" : "inspect");
 	}
@@ -484,7 +405,8 @@ int cmd_inspect(int argc, char **argv)
 	if (!doc)
 		return cli_fail(FLASHER_ENOMEM, "inspect");
 	if (json) {
-		cJSON_AddItemToObject(doc, "signatures", signatures_json(&sg, key ? pub : NULL));
+		cJSON_AddItemToObject(doc, "signatures",
+		                      flasher__signatures_json(&sg, (const uint8_t(*)[FLASHER_PUBKEY_SIZE])pub, nkeys));
 		print_json(doc);
 	} else {
 		print_inspect(doc);
@@ -517,13 +439,14 @@ int cmd_verify(int argc, char **argv)
 	if (r)
 		return r == CLI_PARSED_HELP ? CLI_EXIT_OK : r;
 	flasher_package *pkg = NULL;
-	uint8_t pub[FLASHER_PUBKEY_SIZE];
+	uint8_t pub[1][FLASHER_PUBKEY_SIZE];
+	size_t nkeys = 0;
 	flasher_signatures sg;
 	char why[256] = "";
 	int err = flasher_package_open(&pkg, path);
 	if (!err)
-		err = read_signatures(pkg, key, pub, &sg);
-	if (!err && key && (err = require_key(&sg, key, why, sizeof why)) == 0)
+		err = read_signatures(pkg, key, pub, &nkeys, &sg);
+	if (!err && key && (err = flasher__signatures_require(&sg, key, why, sizeof why)) == 0)
 		why[0] = '\0';
 	const char *detail = why[0] ? why : flasher_error_last();
 	if (!json) {
@@ -554,7 +477,8 @@ int cmd_verify(int argc, char **argv)
 		hex(flasher_package_sha256(pkg), 32, sha);
 		cJSON_AddStringToObject(doc, "sha256", sha);
 		cJSON_AddNumberToObject(doc, "images", (double)flasher_package_image_count(pkg));
-		cJSON_AddItemToObject(doc, "signatures", signatures_json(&sg, key ? pub : NULL));
+		cJSON_AddItemToObject(doc, "signatures",
+		                      flasher__signatures_json(&sg, (const uint8_t(*)[FLASHER_PUBKEY_SIZE])pub, nkeys));
 	}
 	print_json(doc);
 	cJSON_Delete(doc);

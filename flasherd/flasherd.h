@@ -135,6 +135,11 @@ struct daemon {
 		unsigned vid, pid;
 	} usb_ids[8];
 	int nusb_ids;
+	/* vendor keys (--trusted-key, config trusted_keys): when set,
+	 * update.start takes only packages whose every part one of them
+	 * signed (docs/signing.md); package.inspect checks against them */
+	uint8_t trusted_keys[4][32];
+	size_t ntrusted_keys;
 
 	/* watched ports (command line, config, ports.add) */
 	char **ports;

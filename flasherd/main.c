@@ -751,6 +751,21 @@ static int add_usb_id(const char *text)
 	return 0;
 }
 
+static int add_trusted_key(const char *path)
+{
+	struct daemon *d = g_daemon;
+	if (d->ntrusted_keys >= sizeof d->trusted_keys / sizeof d->trusted_keys[0]) {
+		fprintf(stderr, "flasherd: --trusted-key %s: at most 4 keys\n", path);
+		return -1;
+	}
+	if (flasher_pubkey_load(path, d->trusted_keys[d->ntrusted_keys]) != 0) {
+		fprintf(stderr, "flasherd: --trusted-key %s: %s\n", path, flasher_error_last());
+		return -1;
+	}
+	d->ntrusted_keys++;
+	return 0;
+}
+
 /* Config file (JSON, docs/daemon-api.md): ports, nicknames, max_jobs,
  * rescan_ms, group, history, socket. Command-line options win. */
 static int load_config(const char *path, int explicit)
@@ -794,6 +809,11 @@ static int load_config(const char *path, int explicit)
 	cJSON_ArrayForEach(it, cJSON_GetObjectItem(cfg, "allow_ports"))
 		if (cJSON_IsString(it))
 			allow_port(it->valuestring);
+	cJSON_ArrayForEach(it, cJSON_GetObjectItem(cfg, "trusted_keys"))
+		if (!cJSON_IsString(it) || add_trusted_key(it->valuestring) != 0) {
+			cJSON_Delete(cfg);
+			return -1; /* a key that does not load must not leave the daemon trusting less than meant */
+		}
 	cJSON_ArrayForEach(it, cJSON_GetObjectItem(cfg, "usb_ids"))
 		if (cJSON_IsString(it) && add_usb_id(it->valuestring) != 0)
 			fprintf(stderr, "flasherd: config %s: bad usb_ids entry '%s' (VVVV:PPPP)\n", path, it->valuestring);
@@ -843,6 +863,8 @@ static void usage(FILE *out)
 	        "  --allow-port PATTERN  clients may ports.add specs matching this (fnmatch);\n"
 	        "                    repeatable (USB serial devices of --usb-id are always allowed)\n"
 	        "  --usb-id VID:PID  USB ids of flasher units (hex; default 0483:5740); repeatable\n"
+	        "  --trusted-key FILE  a vendor public key (KEY.pub): update.start then takes only\n"
+	        "                    packages signed by one of these keys; repeatable (up to 4)\n"
 	        "  --limit KEY=N     client_output, uid_output, total_output (bytes), uid_requests,\n"
 	        "                    connections, uid_connections, idle_timeout_s, package_bytes;\n"
 	        "                    repeatable\n"
@@ -881,7 +903,7 @@ int main(int argc, char **argv)
 		{"quiet", no_argument, NULL, 'q'},          {"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},           {"admin-group", required_argument, NULL, 'A'},
 		{"allow-port", required_argument, NULL, 'P'}, {"usb-id", required_argument, NULL, 'I'},
-		{"limit", required_argument, NULL, 'L'},
+		{"limit", required_argument, NULL, 'L'},      {"trusted-key", required_argument, NULL, 'K'},
 		{NULL, 0, NULL, 0},
 	};
 	/* Two passes: the config file first, then the command line wins. */
@@ -916,6 +938,10 @@ int main(int argc, char **argv)
 				fprintf(stderr, "flasherd: --limit: bad KEY=N '%s'\n", optarg);
 				return 2;
 			}
+			break;
+		case 'K':
+			if (add_trusted_key(optarg) != 0)
+				return 2;
 			break;
 		case 'I':
 			if (add_usb_id(optarg) != 0) {

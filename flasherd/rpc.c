@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "flasherd.h"
+#include "signature_report.h"
 
 static int async_count;
 static pthread_cond_t async_done = PTHREAD_COND_INITIALIZER;
@@ -334,8 +335,30 @@ static cJSON *m_package_inspect(struct request *rq, struct rpc_error *err)
 	cJSON *man = cJSON_Parse(flasher_package_manifest_json(pkg));
 	if (man)
 		cJSON_AddItemToObject(o, "manifest", man);
+	const struct daemon *d = g_daemon;
+	flasher_signatures sg;
+	if (flasher__signatures_check(pkg, (const uint8_t(*)[32])d->trusted_keys, d->ntrusted_keys, &sg) == 0)
+		cJSON_AddItemToObject(o, "signatures",
+		                      flasher__signatures_json(&sg, (const uint8_t(*)[32])d->trusted_keys, d->ntrusted_keys));
 	flasher_package_free(pkg);
 	return o;
+}
+
+/* With trusted keys configured, a package is taken only when the package
+ * block and every image carry a signature by one of them that verifies
+ * (the rule of 'flasher verify --key'). */
+static int check_trusted(const flasher_package *pkg, struct rpc_error *err)
+{
+	const struct daemon *d = g_daemon;
+	flasher_signatures sg;
+	char why[256] = "";
+	if (!d->ntrusted_keys)
+		return 0;
+	int rc = flasher__signatures_check(pkg, (const uint8_t(*)[32])d->trusted_keys, d->ntrusted_keys, &sg);
+	if (rc)
+		return lib_fail(err, rc);
+	rc = flasher__signatures_require(&sg, "a key this daemon trusts (--trusted-key)", why, sizeof why);
+	return rc ? rpc_set_lib_error(err, rc, "%s", why) : 0;
 }
 
 /* The library's checks before a unit writes anything (product, hardware
@@ -400,6 +423,10 @@ static cJSON *m_update_start(struct request *rq, struct rpc_error *err)
 	flasher_package *pkg = NULL;
 	if (open_package(rq, path, &pkg, err))
 		return NULL;
+	if (check_trusted(pkg, err)) {
+		flasher_package_free(pkg);
+		return NULL;
+	}
 
 	struct daemon *d = g_daemon;
 	pthread_mutex_lock(&d->lock);

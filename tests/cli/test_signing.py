@@ -38,13 +38,13 @@ class Signing(unittest.TestCase):
     def key_id(self, pub):
         rc, out, err = run(self.d, "inspect", "signed.pkg", "--key", pub, "--json")
         self.assertEqual(rc, 0, err)
-        return json.loads(out)["signatures"]["key_id"]
+        return json.loads(out)["signatures"]["key_ids"][0]
 
     def test_inspect_names_the_signer_of_the_package_and_each_image(self):
         rc, out, err = run(self.d, "inspect", "signed.pkg", "--key", "k1.pub", "--json")
         self.assertEqual(rc, 0, err)
         sg = json.loads(out)["signatures"]
-        k1 = sg["key_id"]
+        k1, = sg["key_ids"]
         self.assertEqual(sg["package"], [{"key_id": k1, "valid": True}])
         self.assertEqual([i["core"] for i in sg["images"]], ["cm7", "cm4"])
         for img in sg["images"]:

@@ -361,3 +361,62 @@ Test(daemon_rpc, socket_activation_uses_fd_3)
 	waitpid(pid, &st, 0);
 	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "activated daemon did not stop cleanly");
 }
+
+/* --trusted-key: update.start takes only packages signed by a trusted key,
+ * by the rule of 'flasher verify --key'; package.inspect reports the
+ * signatures checked against the trusted keys. */
+Test(daemon_trust, trusted_keys_gate_update_start, .timeout = 60)
+{
+	struct h_env e;
+	struct h_client c;
+	char key[400], pub[420], bin[400], signed_pkg[400], params[1000];
+	h_env_init(&e);
+	snprintf(key, sizeof key, "%s/vendor", e.dir);
+	snprintf(pub, sizeof pub, "%s.pub", key);
+	cr_assert_eq(flasher_keygen(key), 0, "%s", flasher_error_last());
+	const char *unsigned_pkg = h_make_package(&e, "plain", "1.0.0", 3000, 2000);
+	cr_assert_not_null(unsigned_pkg);
+	snprintf(bin, sizeof bin, "%s/plain-cm7.bin", e.dir);
+	snprintf(signed_pkg, sizeof signed_pkg, "%s/signed.flpkg", e.dir);
+	flasher_pack_options o = FLASHER_PACK_OPTIONS_INIT;
+	const char *keys[1] = {key};
+	o.product = "demo";
+	o.fw_version = "1.0.1";
+	o.cm7_file = bin;
+	o.sign_keys = keys;
+	o.sign_key_count = 1;
+	cr_assert_eq(flasher_package_build(&o, signed_pkg), 0, "%s", flasher_error_last());
+	chmod(signed_pkg, 0644);
+
+	const char *extra[] = {"--trusted-key", pub, NULL};
+	cr_assert_gt(h_start_daemon(&e, extra), 0, "flasherd did not start");
+	h_client_open(&c, e.sock);
+
+	snprintf(params, sizeof params, "{\"package\":\"%s\",\"all\":true}", unsigned_pkg);
+	cJSON *r = h_call(&c, "update.start", params, 5000);
+	cr_assert_not_null(r);
+	cr_expect_eq(h_error_lib_code(r), FLASHER_EPERM, "an unsigned package: %d", h_error_lib_code(r));
+	const char *msg = h_str(cJSON_GetObjectItem(cJSON_GetObjectItem(r, "error"), "data"), "message");
+	cr_expect(msg && strstr(msg, "unsigned") && strstr(msg, "trusted-key"), "message: %s", msg ? msg : "(none)");
+	cJSON_Delete(r);
+
+	/* the signed one passes the gate (and then finds no unit) */
+	snprintf(params, sizeof params, "{\"package\":\"%s\",\"all\":true}", signed_pkg);
+	r = h_call(&c, "update.start", params, 5000);
+	cr_assert_not_null(r);
+	cr_expect_eq(h_error_lib_code(r), FLASHER_ENOTFOUND, "a signed package: %d", h_error_lib_code(r));
+	cJSON_Delete(r);
+
+	snprintf(params, sizeof params, "{\"package\":\"%s\"}", signed_pkg);
+	r = h_call(&c, "package.inspect", params, 5000);
+	const cJSON *sg = cJSON_GetObjectItem(h_result(r), "signatures");
+	cr_assert_not_null(sg, "package.inspect has no signatures");
+	cr_expect_eq(cJSON_GetArraySize(cJSON_GetObjectItem(sg, "key_ids")), 1);
+	const cJSON *first = cJSON_GetArrayItem(cJSON_GetObjectItem(sg, "package"), 0);
+	cr_expect(cJSON_IsTrue(cJSON_GetObjectItem(first, "valid")), "the package signature is not reported valid");
+	const cJSON *img = cJSON_GetArrayItem(cJSON_GetObjectItem(sg, "images"), 0);
+	cr_expect(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(img, "signers"), 0), "valid")));
+	cJSON_Delete(r);
+	h_client_close(&c);
+	cr_expect(h_env_cleanup(&e), "the daemon's sanitizers reported errors (see above)");
+}
