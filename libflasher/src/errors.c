@@ -27,6 +27,7 @@ static const struct {
 	{"FLASHER_EPERM", "permission denied"},
 	{"FLASHER_EVERIFY", "verification failed"},
 	{"FLASHER_EROLLEDBACK", "the unit rolled back to its previous firmware"},
+	{"FLASHER_ETRIAL", "another firmware is pending or on trial on the unit"},
 };
 
 static _Thread_local char last_detail[512];

@@ -1074,6 +1074,89 @@ static int judge_updated(flasher_session *s, const flasher_unit_info *info, void
 	return 0;
 }
 
+/* Does the unit's active pair (HELLO: the pending or trial pair too) hold
+ * exactly this package: every image's version, and its CRC32 in a slot of
+ * that version (for the build linked for that slot)? */
+static int unit_has_package(const flasher_session *s, const flasher_package *pkg)
+{
+	size_t n = flasher_package_image_count(pkg);
+	for (size_t i = 0; i < n; i++) {
+		flasher_package_image img;
+		if (flasher_package_image(pkg, i, &img))
+			return 0;
+		flboot_image_header h;
+		memcpy(&h, img.header, sizeof h);
+		uint32_t active = img.core == FLASHER_CORE_CM4 ? s->info.cm4_version : s->info.cm7_version;
+		if (active != h.version)
+			return 0;
+		int crc_ok = !s->info.slot_count; /* no slot table: versions are all we know */
+		for (size_t k = 0; k < s->info.slot_count && !crc_ok; k++) {
+			const flasher_slot *sl = &s->info.slots[k];
+			flasher_package_image built = img;
+			if (sl->core != img.core || sl->version != h.version)
+				continue;
+			if (flasher_package_image_for(pkg, img.core, sl->address, &built))
+				built = img;
+			crc_ok = sl->payload_crc32 == built.payload_crc32;
+		}
+		if (!crc_ok)
+			return 0;
+	}
+	return n > 0;
+}
+
+/* A unit whose activation is pending or on trial (an update cut after
+ * ACTIVATE: power, cable, host). The same package: that update finishes
+ * here (reboot if still pending, then wait for the confirmation), reported
+ * as done. Another package: refused with FLASHER_ETRIAL, naming the command
+ * that resolves it (docs/session.md "Retries"). Returns 1 when handled. */
+static int settle_trial(update_ctx *u, const flasher_package *pkg, const char *want, int *err)
+{
+	flasher_session *s = u->s;
+	flasher_boot_state st = s->info.state;
+	if (st != FLASHER_STATE_PENDING && st != FLASHER_STATE_TRIAL)
+		return 0;
+	char have[16];
+	flasher_semver_format(s->info.cm7_version ? s->info.cm7_version : s->info.cm4_version, have, sizeof have);
+	if (!unit_has_package(s, pkg)) {
+		*err = flasher__error(FLASHER_ETRIAL,
+		                      st == FLASHER_STATE_TRIAL
+		                              ? "the unit runs firmware %s on trial, not yet confirmed; to install %s, first run "
+		                                "'flasher confirm %s' (keep %s) or 'flasher rollback %s' (go back), then update again"
+		                              : "the unit has firmware %s activated, pending its next boot; to install %s, first run "
+		                                "'flasher reboot %s' (start %s on trial) or 'flasher rollback %s' (drop it), then "
+		                                "update again",
+		                      have, want, s->port, have, s->port);
+		return 1;
+	}
+	/* every byte of this package is on the unit already */
+	u->p.bytes_done = u->p.bytes_resumed = u->p.bytes_total;
+	u->res->resumed_bytes = u->res->payload_bytes;
+	if (u->uo->no_reboot && st == FLASHER_STATE_PENDING) {
+		u->res->after = s->info;
+		*err = phase(u, FLASHER_PHASE_DONE);
+		return 1;
+	}
+	if ((*err = phase(u, FLASHER_PHASE_REBOOT)))
+		return 1;
+	if (st == FLASHER_STATE_PENDING) {
+		flboot_reboot_req rr = {FLBOOT_REBOOT_NORMAL};
+		*err = request(s, FLBOOT_MSG_REBOOT, &rr, sizeof rr);
+		if (*err == FLASHER_ECANCELLED || (*err && !answer_lost(*err))) {
+			*err = flasher__error_wrap(*err, "rebooting into the activated firmware");
+			return 1;
+		}
+		if (*err == FLASHER_EDISCONNECTED || *err == FLASHER_EIO)
+			close_link(s);
+	}
+	int64_t deadline = flasher__now_ms() + s->opts.reconnect_timeout_ms + (u->uo->wait_confirm_ms > 0 ? u->uo->wait_confirm_ms : 0);
+	if ((*err = wait_unit(s, judge_updated, u, deadline, "waiting for the unit to confirm the new firmware")))
+		return 1;
+	u->res->after = s->info;
+	*err = phase(u, FLASHER_PHASE_DONE);
+	return 1;
+}
+
 static int do_update(update_ctx *u, const flasher_package *pkg)
 {
 	flasher_session *s = u->s;
@@ -1100,6 +1183,12 @@ static int do_update(update_ctx *u, const flasher_package *pkg)
 		u->p.bytes_total += img.payload_size;
 		u->res->payload_bytes += img.payload_size;
 	}
+
+	/* a unit on trial (or pending): finish that update, or refuse another */
+	char want[16];
+	flasher_semver_format(flasher_package_version(pkg), want, sizeof want);
+	if (settle_trial(u, pkg, want, &err))
+		return err;
 
 	/* (2) the application cannot receive images: go to the bootloader */
 	if (s->info.mode == FLASHER_MODE_APPLICATION) {

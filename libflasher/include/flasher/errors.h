@@ -41,9 +41,12 @@ typedef enum flasher_err {
 	FLASHER_EPERM = -15,        /**< permission denied */
 	FLASHER_EVERIFY = -16,      /**< the unit's verification of the image failed */
 	FLASHER_EROLLEDBACK = -17,  /**< the new image did not confirm; the unit rolled back */
+	/** the unit has another firmware pending or on trial: confirm, roll back
+	 *  or reboot it first (the detail names the command). @since 0.3 */
+	FLASHER_ETRIAL = -18,
 } flasher_err;
 
-#define FLASHER_ERR_COUNT 18
+#define FLASHER_ERR_COUNT 19
 
 /** Stable symbolic name of a code ("FLASHER_ECORRUPT"), "FLASHER_E?" if unknown. @since 0.1 */
 FLASHER_API const char *flasher_error_name(int code);
