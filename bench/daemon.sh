@@ -11,7 +11,8 @@
 #   flood x2      two clients stream devices.list requests and never read
 #   idle x600     600 idle connections of one uid (nobody when run as root)
 #   slowsub x200  200 subscribers that never read, 4 units updating
-#   inspect x16   16 package.inspect of a 64 MiB file at once
+#   inspect x16   16 package.inspect of a 64 MiB file at once (refused unread:
+#                 larger than any valid package)
 #   history x64   64 history.list of a 10k-job history from one uid
 # The normal client (another uid when run as root) measures 40 `version`
 # calls (answered in the socket loop) and 8 `package.inspect` of a small

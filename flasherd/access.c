@@ -31,7 +31,6 @@
 #include "error_internal.h"
 #include "flasherd.h"
 
-#define MAX_PACKAGE_BYTES (64u * 1024 * 1024)
 #define MAX_GROUPS 256
 #define EFTYPE_NOT_REGULAR (-1000) /* child -> parent: not a regular file */
 
@@ -413,10 +412,12 @@ int access_read_file(const struct peer *peer, const char *path, uint8_t **out, s
 	if ((rc = access_open_file(peer, path, &fd)) < 0)
 		return rc;
 	struct stat st;
-	if (fstat(fd, &st) != 0 || (uint64_t)st.st_size > MAX_PACKAGE_BYTES) {
+	/* No valid package is larger than the format allows, so nothing larger
+	 * is read: memory per read is bounded by the format, not by the file. */
+	if (fstat(fd, &st) != 0 || (uint64_t)st.st_size > flasher_package_size_limit()) {
 		close(fd);
-		return flasher__error(FLASHER_EINVAL, "package '%s' is %lld bytes, more than the %u allowed", path,
-		                      (long long)st.st_size, MAX_PACKAGE_BYTES);
+		return flasher__error(FLASHER_EFORMAT, "package '%s' is %lld bytes; no package is larger than %zu", path,
+		                      (long long)st.st_size, flasher_package_size_limit());
 	}
 	if ((rc = budget_take(peer, 3 * (size_t)st.st_size, path)) < 0) {
 		close(fd);

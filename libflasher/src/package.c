@@ -1442,6 +1442,11 @@ int flasher_package_signatures(const flasher_package *pkg, const uint8_t *pub, f
 	return 0;
 }
 
+size_t flasher_package_size_limit(void)
+{
+	return MAX_PACKAGE;
+}
+
 unsigned flasher_package_image_sectors(const flasher_package_image *img, size_t *last_bytes)
 {
 	size_t used = img ? FLBOOT_HEADER_AREA + img->payload_size : 0;

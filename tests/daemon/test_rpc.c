@@ -420,3 +420,24 @@ Test(daemon_trust, trusted_keys_gate_update_start, .timeout = 60)
 	h_client_close(&c);
 	cr_expect(h_env_cleanup(&e), "the daemon's sanitizers reported errors (see above)");
 }
+
+/* A file larger than any valid package is refused before it is read, so
+ * its size costs the daemon no memory. */
+Test(daemon_rpc, oversized_package_refused_unread)
+{
+	char path[400], params[500];
+	snprintf(path, sizeof path, "%s/huge.flpkg", env.dir);
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	cr_assert_eq(fseek(f, (long)flasher_package_size_limit(), SEEK_SET), 0);
+	fputc('x', f); /* sparse: one byte over the limit */
+	fclose(f);
+	snprintf(params, sizeof params, "{\"package\":\"%s\"}", path);
+	cJSON *r = h_call(&cli, "package.inspect", params, 5000);
+	cr_assert_not_null(r);
+	cr_expect_eq(h_error_lib_code(r), FLASHER_EFORMAT, "oversized file: %d", h_error_lib_code(r));
+	const char *msg = h_str(cJSON_GetObjectItem(cJSON_GetObjectItem(r, "error"), "data"), "message");
+	cr_expect(msg && strstr(msg, "no package is larger"), "message: %s", msg ? msg : "(none)");
+	cJSON_Delete(r);
+	expect_alive();
+}

@@ -98,6 +98,11 @@ FLASHER_API int flasher_package_image_for(const flasher_package *pkg, flasher_co
  *  last of them. @since 0.3 */
 FLASHER_API unsigned flasher_package_image_sectors(const flasher_package_image *img, size_t *last_bytes);
 
+/** The largest file that can be a valid package (header, the largest
+ *  manifest and every build at its slot's size, ~2.2 MiB): a reader may
+ *  refuse a larger file before reading it. @since 0.4 */
+FLASHER_API size_t flasher_package_size_limit(void);
+
 /** Options of flasher_package_build. @since 0.1 */
 typedef struct flasher_pack_options {
 	unsigned version;           /**< FLASHER_PACK_OPTIONS_VERSION */
