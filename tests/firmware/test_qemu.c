@@ -113,6 +113,10 @@ static void start_qemu(unit *u, const char *opts)
 	cr_assert_not_null(mkdtemp(u->dir));
 	path_in(u, "uart.sock", u->sock, sizeof u->sock);
 	path_in(u, "qemu.log", u->log, sizeof u->log);
+	/* Every QEMU unit has the same uid, and Criterion runs the tests at
+	 * once: each test's flasher runs claim units in a lock directory of
+	 * their own (the unit's directory), as if each were on its own PC. */
+	setenv("FLASHER_LOCK_DIR", u->dir, 1);
 	char chardev[400];
 	snprintf(chardev, sizeof chardev, "socket,id=u0,path=%s,server=on,wait=on", u->sock);
 	/* Options reach the guest through semihosting's command line. */
