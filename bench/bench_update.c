@@ -1,7 +1,8 @@
 /* bench_update: one update through the library, measured.
  *   bench_update PORT PKG [--no-compress]
  * Prints one line of key=value pairs: transfer and wall seconds, payload/wire/sent
- * bytes, host CPU seconds (user+sys) and peak RSS of this process. */
+ * bytes, host CPU seconds (user+sys), peak RSS of this process, and the
+ * host's timeouts and retransmitted DATA frames. */
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -61,10 +62,11 @@ int main(int argc, char **argv)
 	getrusage(RUSAGE_SELF, &ru);
 	double cpu = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
 	             ru.ru_stime.tv_usec / 1e6;
-	printf("transfer_s=%.3f seconds=%.3f payload=%llu wire=%llu sent=%llu cpu=%.3f rss_kb=%ld\n",
+	printf("transfer_s=%.3f seconds=%.3f payload=%llu wire=%llu sent=%llu cpu=%.3f rss_kb=%ld timeouts=%u "
+	       "retransmits=%u\n",
 	       t_activate - t_transfer, (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
 	       (unsigned long long)r.payload_bytes, (unsigned long long)r.wire_bytes, (unsigned long long)r.sent_bytes,
-	       cpu, ru.ru_maxrss);
+	       cpu, ru.ru_maxrss, (unsigned)r.timeouts, (unsigned)r.retransmits);
 	flasher_session_close(s);
 	flasher_package_free(pkg);
 	return 0;

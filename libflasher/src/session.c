@@ -18,6 +18,7 @@
 #include "unit_claim.h"
 #include "flasher/version.h"
 #include "flboot/image.h"
+#include "flboot/layout.h"
 
 struct flasher_session {
 	atomic_int cancel;
@@ -44,6 +45,8 @@ struct flasher_session {
 	int req_timeout_ms;         /* max(opts.timeout_ms, unit's op_timeout_ms) */
 	uint32_t features;          /* FLBOOT_FEAT_* of the last HELLO */
 	uint32_t stage_addr[2];     /* slot each core stages into next (HELLO minor 1), 0 = not announced */
+	uint32_t erase_max_ms;      /* longest sector erase (HELLO minor 2), 0 = not announced */
+	int64_t erase_until;        /* erases queued by the last BEGIN may run until then */
 	flasher_unit_info info;     /* last HELLO */
 	flasher__logger log;        /* opts.log */
 	flasher_usb_id usb_ids[FLASHER_MAX_USB_IDS]; /* copy of opts.discovery's */
@@ -281,6 +284,9 @@ static int hello(flasher_session *s, int timeout_ms, int retries)
 		memcpy(&h, s->r.body, s->r.body_len < sizeof h ? s->r.body_len : sizeof h);
 		s->stage_addr[0] = h.proto_minor >= 1 ? h.stage_addr[0] : 0;
 		s->stage_addr[1] = h.proto_minor >= 1 ? h.stage_addr[1] : 0;
+		s->erase_max_ms = h.proto_minor >= 2 && s->r.body_len >= sizeof h ? h.erase_max_ms : 0;
+		if (s->erase_max_ms > 60000)
+			s->erase_max_ms = 60000;
 	}
 	if (!s->uid[0]) { /* the first HELLO binds the session to this unit */
 		memcpy(s->uid, info.uid, sizeof s->uid);
@@ -336,7 +342,11 @@ static int wait_unit(flasher_session *s, judge_fn judge, void *arg, int64_t dead
 				return err;
 			continue;
 		}
+		/* a unit that is away while it resets loses no answer: these
+		 * polls are not the update's timeouts */
+		uint32_t timeouts = s->c.timeouts;
 		int err = hello(s, hello_ms, 0);
+		s->c.timeouts = timeouts;
 		if (err == FLASHER_ECANCELLED || err == FLASHER_EUNSUPPORTED)
 			return err;
 		if (err == FLASHER_ENOTFOUND && s->wrong_unit) { /* another unit: let go of it, look for ours */
@@ -791,6 +801,22 @@ static int check_compat(flasher_session *s, const flasher_package *pkg)
 	return 0;
 }
 
+/* How long to wait for the next DATA answer: the unit's worst case for the
+ * frames in flight. A DATA that enters a sector (a blocking erase), or any
+ * while the erases BEGIN queued may still run, can wait for the erase on
+ * its bank and then its own sector's (HELLO.erase_max_ms); other DATA only
+ * programs. */
+static int data_wait_ms(const flasher_session *s, uint32_t off, uint32_t end)
+{
+	int64_t extra = 2 * (int64_t)s->erase_max_ms;
+	uint32_t first = (FLBOOT_HEADER_AREA + off) / FLBOOT_SECTOR_SIZE;
+	uint32_t last = (FLBOOT_HEADER_AREA + end - 1) / FLBOOT_SECTOR_SIZE;
+	int meets_erase = first != last || (FLBOOT_HEADER_AREA + off) % FLBOOT_SECTOR_SIZE == 0 ||
+	                  flasher__now_ms() < s->erase_until;
+
+	return end > off && meets_erase ? s->opts.timeout_ms + (int)extra : s->opts.timeout_ms;
+}
+
 /* Windowed DATA from resume to the end of the payload. base = bytes of the
  * images before this one (for progress). */
 static int send_data(update_ctx *u, const flasher_package_image *img, uint32_t resume, uint32_t max_block,
@@ -876,7 +902,9 @@ static int send_data(update_ctx *u, const flasher_package_image *img, uint32_t r
 			next += len;
 			u->res->sent_bytes += len;
 		}
-		int got = flasher__client_recv(&s->c, flasher__now_ms() + s->opts.timeout_ms, &s->r);
+		int got = flasher__client_recv(
+			&s->c, flasher__now_ms() + data_wait_ms(s, nfl ? fl[0].off : next, nfl ? fl[nfl - 1].off + fl[nfl - 1].len : next),
+			&s->r);
 		if (got < 0) {
 			err = got;
 			break;
@@ -983,6 +1011,9 @@ static int transfer_image(update_ctx *u, const flasher_package_image *img)
 	                  img->header_area ? img->header_area_size : FLBOOT_IMAGE_HEADER_SIZE);
 	if (err)
 		return flasher__error_wrap(err, "%s image", core_name(img->core));
+	/* the unit erases the image's sectors from now on (and may still
+	 * finish one for the other core) */
+	s->erase_until = flasher__now_ms() + (int64_t)s->erase_max_ms * (flasher_package_image_sectors(img, NULL) + 1);
 	flboot_begin_resp br;
 	if (s->r.body_len < sizeof br)
 		return flasher__error(FLASHER_EPROTOCOL, "BEGIN answer has %zu bytes, %zu expected", s->r.body_len, sizeof br);

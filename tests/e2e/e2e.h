@@ -12,7 +12,7 @@
 typedef struct e2e_devsim {
 	pid_t pid;
 	int out_fd;          /* its stdout (kept open: it must never get SIGPIPE) */
-	char pty[256];
+	char pty[256];       /* the port: a pty path, or unix:PATH with --listen */
 	char flash[512];
 } e2e_devsim;
 

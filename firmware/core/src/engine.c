@@ -150,6 +150,8 @@ static void on_hello(flboot *bl, const req *r)
 		h.window = 1;
 	}
 	h.op_timeout_ms = OP_TIMEOUT_MS;
+	if (bl->mode == FLBOOT_MODE_BOOTLOADER)
+		h.erase_max_ms = FLBOOT_ERASE_MAX_MS;
 	if (v->active.at[0] >= 0)
 		h.running_cm7 = v->slot[0][v->active.at[0]].hdr.version;
 	if (v->active.at[1] >= 0)

@@ -53,6 +53,7 @@ struct devsim {
 	int quiet;
 	int app_no_confirm;
 	int app_crash;
+	uint32_t reenum_ms;    /* --reenum-ms: the port is away after a reset */
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -396,7 +397,16 @@ static void usage(FILE *f)
 	        "  --bootloader-version X.Y.Z  (default 1.0.0)\n"
 	        "  --link PATH               symlink PATH to the pty\n"
 	        "  --listen unix:PATH        serve a Unix socket instead of a pty\n"
-	        "  --link-rate R             bytes/s each way, usb-fs (%u, default) or none\n"
+	        "  --link-rate R             bytes/s, both directions together (USB full\n"
+	        "                            speed is half-duplex): usb-fs (%u, default),\n"
+	        "                            or none (instant: no latency, no re-enumeration)\n"
+	        "  --rx-buffer BYTES         the unit's receive buffering, the link's credit\n"
+	        "                            for time it did not read (default %u)\n"
+	        "  --link-latency-us N       an answer reaches the host N us after the unit\n"
+	        "                            wrote it (default %u with a rate, 0 with none)\n"
+	        "  --reenum-ms N             after every reset the port is away N ms while\n"
+	        "                            the host enumerates it (default %u with a rate,\n"
+	        "                            0 with none)\n"
 	        "  --timing real|none        real: erase 1.1 s/sector, program %u us/word\n"
 	        "  --app-no-confirm          the application never confirms a trial\n"
 	        "  --app-crash               the application resets %u ms after start\n"
@@ -415,13 +425,13 @@ static void usage(FILE *f)
 	        "  -v, --verbose             log to stderr\n"
 	        "  --quiet                   nothing on stderr\n"
 	        "  -h, --help\n",
-	        DEVSIM_RATE_USB_FS, FLASHSIM_PROGRAM_US, APP_CRASH_MS, DEFAULT_TRIAL_WDT_MS);
+	        DEVSIM_RATE_USB_FS, DEVSIM_RX_BUFFER, DEVSIM_LATENCY_US, DEVSIM_REENUM_MS, FLASHSIM_PROGRAM_US, APP_CRASH_MS, DEFAULT_TRIAL_WDT_MS);
 }
 
 enum {
 	OPT_FLASH = 256, OPT_PRODUCT, OPT_HW, OPT_SERIAL, OPT_BLVER, OPT_LINK, OPT_LISTEN, OPT_RATE,
 	OPT_TIMING, OPT_NO_CONFIRM, OPT_CRASH, OPT_VER_IMAGE, OPT_WDT, OPT_EXIT_OPS, OPT_QUIET, OPT_STATS,
-	OPT_PUBKEY, OPT_ENC_KEY,
+	OPT_PUBKEY, OPT_ENC_KEY, OPT_RX_BUFFER, OPT_LATENCY, OPT_REENUM,
 };
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -449,6 +459,9 @@ int main(int argc, char **argv)
 		{ "listen", required_argument, NULL, OPT_LISTEN },
 		{ "link-rate", required_argument, NULL, OPT_RATE },
 		{ "timing", required_argument, NULL, OPT_TIMING },
+		{ "rx-buffer", required_argument, NULL, OPT_RX_BUFFER },
+		{ "link-latency-us", required_argument, NULL, OPT_LATENCY },
+		{ "reenum-ms", required_argument, NULL, OPT_REENUM },
 		{ "app-no-confirm", no_argument, NULL, OPT_NO_CONFIRM },
 		{ "app-crash", no_argument, NULL, OPT_CRASH },
 		{ "app-version-from-image", no_argument, NULL, OPT_VER_IMAGE },
@@ -472,6 +485,8 @@ int main(int argc, char **argv)
 	char serial_buf[2 * FLBOOT_UID_SIZE + 1];
 	uint32_t rate = DEVSIM_RATE_USB_FS;
 	uint64_t exit_after = 0, v;
+	/* link model: UINT64_MAX = the default for the chosen rate */
+	uint64_t rx_buffer = DEVSIM_RX_BUFFER, latency_us = UINT64_MAX, reenum_ms = UINT64_MAX;
 	int real_timing = 0, c, rc;
 	flboot_port port;
 	struct sigaction sa;
@@ -515,6 +530,18 @@ int main(int argc, char **argv)
 		case OPT_EXIT_OPS:
 			if (parse_u64(optarg, &exit_after) != 0 || exit_after == 0)
 				die(NULL, "--exit-after-ops: expected a positive count, got '%s'", optarg);
+			break;
+		case OPT_RX_BUFFER:
+			if (parse_u64(optarg, &rx_buffer) != 0 || rx_buffer == 0 || rx_buffer > 64u * 1024 * 1024)
+				die(NULL, "--rx-buffer: expected 1..67108864 bytes, got '%s'", optarg);
+			break;
+		case OPT_LATENCY:
+			if (parse_u64(optarg, &latency_us) != 0 || latency_us > 1000000)
+				die(NULL, "--link-latency-us: expected 0..1000000, got '%s'", optarg);
+			break;
+		case OPT_REENUM:
+			if (parse_u64(optarg, &reenum_ms) != 0 || reenum_ms > 60000)
+				die(NULL, "--reenum-ms: expected 0..60000, got '%s'", optarg);
 			break;
 		case OPT_STATS: stats_path = optarg; break;
 		case OPT_PUBKEY:
@@ -600,6 +627,15 @@ int main(int argc, char **argv)
 	}
 	fflush(stdout);
 	devsim_link_set_rate(d->link, rate);
+	devsim_link_set_rx_buffer(d->link, (uint32_t)rx_buffer);
+	/* --link-rate none is the unit tests' instant link: no latency and no
+	 * re-enumeration unless asked for */
+	if (latency_us == UINT64_MAX)
+		latency_us = rate ? DEVSIM_LATENCY_US : 0;
+	if (reenum_ms == UINT64_MAX)
+		reenum_ms = rate ? DEVSIM_REENUM_MS : 0;
+	devsim_link_set_latency(d->link, (uint32_t)latency_us);
+	d->reenum_ms = (uint32_t)reenum_ms;
 
 	memset(&port, 0, sizeof(port));
 	port.ctx = d;
@@ -643,8 +679,10 @@ int main(int argc, char **argv)
 				idle(d, UINT32_MAX);
 			}
 		}
-		if (!stop_requested)
+		if (!stop_requested) {
 			dlog("reset");
+			devsim_link_reenumerate(d->link, d->reenum_ms);
+		}
 	}
 	dlog("stopping");
 	if (stats_path)

@@ -1,5 +1,12 @@
 /*
  * devsim_link.c - pty / Unix socket byte pipe with a link-rate model.
+ *
+ * The model is full-speed USB CDC as a unit on a desk has it: one bus
+ * budget for both directions (half-duplex at the set rate), credit for link
+ * time the unit did not use bounded by the unit's receive buffering (what
+ * the host may have pushed into the unit's ring while it was busy), every
+ * answer reaching the host one turnaround latency after the unit wrote it,
+ * and a reset taking the port away for the re-enumeration delay.
  */
 #include "devsim_link.h"
 
@@ -16,12 +23,11 @@
 
 /* A writer that nobody reads is given this long before bytes are dropped. */
 #define WRITE_STALL_MS 500
-/* Link time a late reader may make up: what a USB stack buffers (64 KiB),
- * at most 100 ms of a slow link. Without it every overrun of a sleep (a
- * loaded machine) is lost link time and the throughput drops; the long-run
- * rate stays the set rate. */
-#define BURST_BYTES 65536.0
-#define BURST_MAX_S 0.1
+/* Answers written but not yet due at the host: the unit's transmit
+ * buffering (the chip port's 2 KiB TX ring, with room for a window of ACKs
+ * beyond it); a writer blocks above it. */
+#define OUTQ_MAX 8192u
+#define OUTQ_CHUNKS 64u
 /* A booked link is looked at again after one USB frame, or once the rate
  * allows one full-speed packet if that takes longer (slow links). */
 #define FRAME_S 0.001
@@ -40,7 +46,19 @@ struct devsim_link {
 	int listen_fd; /* socket: the listening socket */
 	char *name;    /* pty slave path */
 	char *remove_path; /* symlink or socket file removed at close */
-	struct pacer rx, tx;
+	struct pacer bus;  /* one budget for both directions: half-duplex */
+	double rx_buffer;  /* bytes of credit: the unit's receive ring */
+	double latency_s;  /* an answer reaches the host this much later */
+	double gone_until; /* re-enumerating: no traffic before this time */
+	/* answers on their way to the host (latency > 0 only) */
+	uint8_t outq[OUTQ_MAX + DEVSIM_LINK_WRITE_MAX];
+	uint32_t outq_len;
+	struct {
+		uint32_t end;   /* outq offset just after this chunk */
+		double release; /* when its first byte may reach the host */
+	} chunk[OUTQ_CHUNKS];
+	uint32_t nchunks;
+	double stall_since; /* the host stopped reading at (0: it reads) */
 };
 
 static double now_s(void)
@@ -92,6 +110,7 @@ static devsim_link *link_new(void)
 		l->fd = -1;
 		l->slave_fd = -1;
 		l->listen_fd = -1;
+		l->rx_buffer = DEVSIM_RX_BUFFER;
 	}
 	return l;
 }
@@ -188,16 +207,135 @@ void devsim_link_close(devsim_link *l)
 	free(l);
 }
 
+static void drop_client(devsim_link *l);
+static void outq_pump(devsim_link *l);
+static double outq_due_s(const devsim_link *l);
+
+/* Credit: link time the unit did not use (busy with an erase, scheduled
+ * late) that it may make up later, as many bytes as its receive ring held
+ * meanwhile, and never less than one full-speed packet. */
+static void set_burst(devsim_link *l)
+{
+	double bytes = l->rx_buffer > PACKET_BYTES ? l->rx_buffer : PACKET_BYTES;
+
+	l->bus.burst = l->bus.rate > 0 ? bytes / l->bus.rate : 0;
+}
+
 void devsim_link_set_rate(devsim_link *l, uint32_t bytes_per_s)
 {
-	double burst = bytes_per_s ? BURST_BYTES / bytes_per_s : 0;
+	l->bus.rate = bytes_per_s;
+	l->bus.t = now_s();
+	set_burst(l);
+}
 
-	if (burst > BURST_MAX_S)
-		burst = BURST_MAX_S;
-	l->rx.rate = bytes_per_s;
-	l->tx.rate = bytes_per_s;
-	l->rx.burst = l->tx.burst = burst;
-	l->rx.t = l->tx.t = now_s();
+void devsim_link_set_rx_buffer(devsim_link *l, uint32_t bytes)
+{
+	l->rx_buffer = bytes;
+	set_burst(l);
+}
+
+void devsim_link_set_latency(devsim_link *l, uint32_t us)
+{
+	l->latency_s = us / 1e6;
+}
+
+void devsim_link_reenumerate(devsim_link *l, uint32_t ms)
+{
+	double give_up = now_s() + WRITE_STALL_MS / 1000.0;
+
+	/* the answer to the request that reset the unit goes out first (the
+	 * port resets once its transmit ring is empty) */
+	while (l->nchunks && l->fd >= 0 && now_s() < give_up) {
+		double due = outq_due_s(l);
+
+		sleep_s(due > 0 ? due : FRAME_S / 4);
+		outq_pump(l);
+	}
+	l->outq_len = 0; /* the USB stack restarts: what it still held is gone */
+	l->nchunks = 0;
+	l->stall_since = 0;
+	if (ms)
+		l->gone_until = now_s() + ms / 1000.0;
+}
+
+/* While the port is away, bytes the host writes are lost; true until the
+ * re-enumeration delay has passed. */
+static int port_gone(devsim_link *l)
+{
+	uint8_t sink[4096];
+
+	if (l->gone_until <= 0)
+		return 0;
+	if (now_s() < l->gone_until) {
+		while (l->fd >= 0 && read(l->fd, sink, sizeof sink) > 0)
+			;
+		return 1;
+	}
+	l->gone_until = 0;
+	l->bus.t = now_s(); /* a fresh bus: no credit from the time away */
+	return 0;
+}
+
+/* Hand due answers to the host, paced on the bus. */
+static void outq_pump(devsim_link *l)
+{
+	uint32_t sent = 0, done_chunks = 0;
+	double now = now_s();
+
+	while (done_chunks < l->nchunks && l->fd >= 0) {
+		uint32_t end = l->chunk[done_chunks].end;
+		size_t allow;
+		ssize_t n;
+
+		if (now < l->chunk[done_chunks].release)
+			break;
+		allow = pacer_allow(&l->bus, end - sent);
+		if (allow == 0)
+			break;
+		n = write(l->fd, l->outq + sent, allow);
+		if (n < 0 && errno == EINTR)
+			n = 0;
+		if (n < (ssize_t)allow && l->bus.rate > 0)
+			l->bus.t -= (double)(allow - (size_t)(n > 0 ? n : 0)) / l->bus.rate;
+		if (n < 0 && errno != EAGAIN) {
+			drop_client(l);
+			break;
+		}
+		if (n <= 0 || (size_t)n < allow) {
+			sent += n > 0 ? (uint32_t)n : 0;
+			/* nobody reads: drop after a while, as a CDC device would */
+			if (!l->stall_since)
+				l->stall_since = now;
+			else if (now - l->stall_since > WRITE_STALL_MS / 1000.0)
+				sent = l->outq_len, done_chunks = l->nchunks;
+			break;
+		}
+		l->stall_since = 0;
+		sent += (uint32_t)n;
+		if (sent == end)
+			done_chunks++;
+	}
+	if (l->fd < 0)
+		sent = l->outq_len, done_chunks = l->nchunks;
+	if (!sent)
+		return;
+	memmove(l->outq, l->outq + sent, l->outq_len - sent);
+	l->outq_len -= sent;
+	memmove(l->chunk, l->chunk + done_chunks, (l->nchunks - done_chunks) * sizeof l->chunk[0]);
+	l->nchunks -= done_chunks;
+	for (uint32_t i = 0; i < l->nchunks; i++)
+		l->chunk[i].end -= sent;
+}
+
+/* Seconds until the next queued answer is due (-1: none queued). */
+static double outq_due_s(const devsim_link *l)
+{
+	double s;
+
+	if (!l->nchunks)
+		return -1;
+	s = l->chunk[0].release - now_s();
+	return s > 0 ? s : 0;
 }
 
 /* Seconds until the pacer lets bytes through again: one frame, or one
@@ -237,23 +375,51 @@ uint32_t devsim_link_read(devsim_link *l, uint8_t *buf, uint32_t cap)
 	ssize_t n;
 
 	accept_client(l);
+	if (port_gone(l))
+		return 0;
+	outq_pump(l);
 	if (l->fd < 0 || cap == 0)
 		return 0;
-	allow = pacer_allow(&l->rx, cap);
+	allow = pacer_allow(&l->bus, cap);
 	if (allow == 0)
 		return 0;
 	n = read(l->fd, buf, allow);
 	if (n > 0) {
 		/* give back what the pacer booked but did not arrive */
-		if (l->rx.rate > 0)
-			l->rx.t -= (double)(allow - (size_t)n) / l->rx.rate;
+		if (l->bus.rate > 0)
+			l->bus.t -= (double)(allow - (size_t)n) / l->bus.rate;
 		return (uint32_t)n;
 	}
-	if (l->rx.rate > 0)
-		l->rx.t -= (double)allow / l->rx.rate;
+	if (l->bus.rate > 0)
+		l->bus.t -= (double)allow / l->bus.rate;
 	if (n == 0 || (errno != EAGAIN && errno != EINTR && errno != EIO))
 		drop_client(l); /* socket closed by the host */
 	return 0;
+}
+
+/* Queue an answer: it reaches the host one latency from now. */
+static void outq_write(devsim_link *l, const uint8_t *buf, uint32_t len)
+{
+	while (len && l->fd >= 0) {
+		uint32_t n = len > DEVSIM_LINK_WRITE_MAX ? DEVSIM_LINK_WRITE_MAX : len;
+
+		outq_pump(l);
+		if (l->outq_len > OUTQ_MAX || l->nchunks == OUTQ_CHUNKS) {
+			/* the unit's transmit buffering is full: wait for the host */
+			double due = outq_due_s(l);
+
+			sleep_s(due > FRAME_S ? due : FRAME_S);
+			continue;
+		}
+		memcpy(l->outq + l->outq_len, buf, n);
+		l->outq_len += n;
+		l->chunk[l->nchunks].end = l->outq_len;
+		l->chunk[l->nchunks].release = now_s() + l->latency_s;
+		l->nchunks++;
+		buf += n;
+		len -= n;
+	}
+	outq_pump(l);
 }
 
 void devsim_link_write(devsim_link *l, const uint8_t *buf, uint32_t len)
@@ -261,24 +427,30 @@ void devsim_link_write(devsim_link *l, const uint8_t *buf, uint32_t len)
 	double deadline = now_s() + WRITE_STALL_MS / 1000.0;
 
 	accept_client(l);
+	if (port_gone(l))
+		return; /* not enumerated: nobody receives it */
+	if (l->latency_s > 0) {
+		outq_write(l, buf, len);
+		return;
+	}
 	while (len && l->fd >= 0) {
-		size_t allow = pacer_allow(&l->tx, len);
+		size_t allow = pacer_allow(&l->bus, len);
 		ssize_t n;
 
 		if (allow == 0) {
-			sleep_s((len < PACKET_BYTES ? len : PACKET_BYTES) / l->tx.rate);
+			sleep_s((len < PACKET_BYTES ? len : PACKET_BYTES) / l->bus.rate);
 			continue;
 		}
 		n = write(l->fd, buf, allow);
 		if (n > 0) {
-			if ((size_t)n < allow && l->tx.rate > 0)
-				l->tx.t -= (double)(allow - (size_t)n) / l->tx.rate;
+			if ((size_t)n < allow && l->bus.rate > 0)
+				l->bus.t -= (double)(allow - (size_t)n) / l->bus.rate;
 			buf += n;
 			len -= (uint32_t)n;
 			continue;
 		}
-		if (l->tx.rate > 0)
-			l->tx.t -= (double)allow / l->tx.rate;
+		if (l->bus.rate > 0)
+			l->bus.t -= (double)allow / l->bus.rate;
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN) {
@@ -297,14 +469,32 @@ void devsim_link_write(devsim_link *l, const uint8_t *buf, uint32_t len)
 void devsim_link_wait(devsim_link *l, int timeout_ms)
 {
 	struct pollfd p[2];
+	double due = outq_due_s(l);
 	int n = 0;
 
-	if (l->rx.rate > 0 && (now_s() - l->rx.t) * l->rx.rate < PACKET_BYTES) {
-		/* the link is booked: input waits for the rate, do not spin */
-		double s = pacer_recheck_s(&l->rx);
+	if (l->gone_until > 0) {
+		/* away for the re-enumeration: nothing to do until it is back */
+		double s = l->gone_until - now_s();
 
 		sleep_s(timeout_ms >= 0 && s > timeout_ms / 1000.0 ? timeout_ms / 1000.0 : s);
+		port_gone(l);
 		return;
+	}
+	if (l->bus.rate > 0 && (now_s() - l->bus.t) * l->bus.rate < PACKET_BYTES) {
+		/* the link is booked: input waits for the rate, do not spin */
+		double s = pacer_recheck_s(&l->bus);
+
+		sleep_s(timeout_ms >= 0 && s > timeout_ms / 1000.0 ? timeout_ms / 1000.0 : s);
+		outq_pump(l);
+		return;
+	}
+	if (due >= 0) {
+		/* an answer falls due: wake for it (and at least a frame later
+		 * when the host does not take it) */
+		int due_ms = (int)(due * 1000.0) + 1;
+
+		if (timeout_ms < 0 || due_ms < timeout_ms)
+			timeout_ms = due_ms;
 	}
 	if (l->fd >= 0)
 		p[n++] = (struct pollfd){ .fd = l->fd, .events = POLLIN };
@@ -316,4 +506,5 @@ void devsim_link_wait(devsim_link *l, int timeout_ms)
 	}
 	if (poll(p, (nfds_t)n, timeout_ms) > 0 && l->is_pty && (p[0].revents & POLLHUP))
 		sleep_s(timeout_ms / 1000.0); /* no reader on the other side: do not spin */
+	outq_pump(l);
 }

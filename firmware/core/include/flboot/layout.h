@@ -18,6 +18,9 @@
 #define FLBOOT_SECTOR_SIZE 0x00020000u
 #define FLBOOT_SECTOR_COUNT 16u
 #define FLBOOT_FLASH_WORD 32u
+/* Longest a 128 KiB sector erase takes (twice the 1.1 s typical of DS12919
+ * at x32): what HELLO announces for the host's DATA timeouts. */
+#define FLBOOT_ERASE_MAX_MS 2200u
 
 #define FLBOOT_SECTOR_ADDR(s) (FLBOOT_FLASH_BASE + (uint32_t)(s) * FLBOOT_SECTOR_SIZE)
 

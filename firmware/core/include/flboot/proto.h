@@ -14,7 +14,7 @@
 #define FLBOOT_PROTO_VERSION 1u
 /* Additions within version 1 (fields appended to bodies). A unit announces
  * its minor in HELLO.proto_minor; a shorter HELLO (minor 0) has none. */
-#define FLBOOT_PROTO_MINOR 1u
+#define FLBOOT_PROTO_MINOR 2u
 
 /* ---- frame ------------------------------------------------------------ */
 /* A frame on the wire is COBS(header | payload | crc32) followed by 0x00.  */
@@ -179,9 +179,18 @@ typedef struct __attribute__((packed)) flboot_hello {
 	 * into (image header there, payload linked for stage_addr + 0x400);
 	 * 0 = unknown (older unit: use the image as packed). */
 	uint32_t stage_addr[2];
+	/* ---- minor 2 ---- */
+	/* Longest one sector erase may take (datasheet maximum). A DATA may
+	 * wait for the erase running on its bank and then for its own
+	 * sector's: the host gives a DATA that may meet an erase (one that
+	 * enters a sector, or any while the erases queued by BEGIN/PREPARE
+	 * may still run) 2 x erase_max_ms beyond its usual wait. 0 = not
+	 * announced (older unit: the host's own timeout). */
+	uint32_t erase_max_ms;
 } flboot_hello;
-_Static_assert(sizeof(flboot_hello) == 104 + 4 * 20 + 12, "hello size");
+_Static_assert(sizeof(flboot_hello) == 104 + 4 * 20 + 16, "hello size");
 #define FLBOOT_HELLO_V1_0_SIZE (104u + 4u * 20u) /* HELLO of minor 0 */
+#define FLBOOT_HELLO_V1_1_SIZE (FLBOOT_HELLO_V1_0_SIZE + 12u) /* HELLO of minor 1 */
 
 #define FLBOOT_FEAT_DEFLATE 0x01u /* accepts FLBOOT_FLAG_COMPRESSED DATA */
 #define FLBOOT_FEAT_RESUME 0x02u  /* BEGIN answers a durable resume offset */
