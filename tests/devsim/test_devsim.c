@@ -351,6 +351,9 @@ Test(devsim, rejects_bad_options)
 		{ "--flash", "/tmp/x.flash", "--link-rate", "fast" },
 		{ "--flash", "/tmp/x.flash", "--product", "a-product-id-that-is-too-long" },
 		{ "--flash", "/tmp/x.flash", "--listen", "tcp:1234" },
+		{ "--flash", "/tmp/x.flash", "--rx-buffer", "0" },
+		{ "--flash", "/tmp/x.flash", "--link-latency-us", "soon" },
+		{ "--flash", "/tmp/x.flash", "--reenum-ms", "-1" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		int st;
@@ -372,6 +375,45 @@ Test(devsim, rejects_bad_options)
 }
 
 /* ---- link behaviour --------------------------------------------------------- */
+
+/* A reset takes the port away while the host enumerates it again: the
+ * answer to REBOOT still arrives, a HELLO right after it does not (with a
+ * delay far longer than the wait, so a slow machine cannot pass it); with
+ * --reenum-ms 0 the unit answers at once. The bootloader announces its
+ * erase time for the host's DATA waits (HELLO minor 2). */
+static void reboot_then_hello(int reenum_away)
+{
+	struct unit u;
+	flboot_hello h;
+	flboot_reboot_req rb = { FLBOOT_REBOOT_BOOTLOADER };
+	uint8_t resp[sizeof(flboot_resp_head) + sizeof(flboot_hello)];
+	const char *away[] = { "--flash", wpath("u.flash"), "--link-rate", "usb-fs", "--reenum-ms", "60000", NULL };
+	const char *back[] = { "--flash", wpath("u.flash"), "--link-rate", "usb-fs", "--reenum-ms", "0", NULL };
+
+	start_unit(&u, reenum_away ? away : back);
+	open_pty(&u);
+	hello(&u, &h);
+	cr_assert_geq(h.proto_minor, 2);
+	cr_assert_eq(h.erase_max_ms, FLBOOT_ERASE_MAX_MS);
+	request(&u, FLBOOT_MSG_REBOOT, &rb, sizeof rb, NULL, 0, FLBOOT_OK, NULL);
+	send_frame(&u, FLBOOT_MSG_HELLO, ++u.seq, NULL, 0);
+	size_t n = recv_response_x(&u, FLBOOT_MSG_HELLO, u.seq, resp, sizeof resp, 1500, 1);
+	if (reenum_away)
+		cr_assert_eq(n, (size_t)-1, "the unit answered while its port is away for re-enumeration");
+	else
+		cr_assert_neq(n, (size_t)-1, "no HELLO answer after a reset with --reenum-ms 0");
+	stop_unit(&u);
+}
+
+Test(devsim, reset_takes_the_port_away_for_reenumeration, .init = make_workdir, .fini = remove_workdir)
+{
+	reboot_then_hello(1);
+}
+
+Test(devsim, reenum_ms_0_answers_at_once_after_reset, .init = make_workdir, .fini = remove_workdir)
+{
+	reboot_then_hello(0);
+}
 
 Test(devsim, host_may_close_and_reopen_pty, .init = make_workdir, .fini = remove_workdir)
 {
