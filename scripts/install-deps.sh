@@ -11,6 +11,7 @@ PKGS=(
   qemu-system-arm
   socat
   help2man
+  libudev-dev
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -13,5 +13,6 @@
 #include "flasher/session.h"
 #include "flasher/discovery.h"
 #include "flasher/sign.h"
+#include "flasher/watch.h"
 
 #endif
