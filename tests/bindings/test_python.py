@@ -1,6 +1,7 @@
 """The Python package drives the real library against real simulated units
 (Debian's pytest: python3 -m pytest tests/bindings)."""
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -199,8 +200,11 @@ def test_pip_installs_the_package_in_a_venv(tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
     py = str(venv / "bin" / "python")
-    subprocess.run([py, "-m", "pip", "install", "-q", "--no-index", "--no-build-isolation",
-                    os.path.abspath(PKG_SRC)], check=True, cwd=str(tmp_path),
+    # from a copy: a build leaves egg-info and build/ beside the sources
+    src = tmp_path / "src"
+    shutil.copytree(PKG_SRC, src, ignore=shutil.ignore_patterns("*.egg-info", "build", "__pycache__"))
+    subprocess.run([py, "-m", "pip", "install", "-q", "--no-index", "--no-build-isolation", str(src)],
+                   check=True, cwd=str(tmp_path),
                    env={**os.environ, "PYTHONPATH": "", "PIP_NO_CACHE_DIR": "1"})
     out = subprocess.run([py, "-c", "import flasher, os; print(flasher.__file__); print(flasher.version())"],
                          check=True, capture_output=True, text=True, cwd=str(tmp_path),
