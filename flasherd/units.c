@@ -4,7 +4,8 @@
  * a unit that re-enumerates on another port is the same unit. A prober
  * thread says HELLO on every watched port (command line, config file,
  * ports.add) and on every USB port flasher_port_list() reports, every
- * rescan_ms or at once when libusb reports a hotplug event. Ports held by a
+ * rescan_ms or at once when the library's watch (flasher/watch.h) reports a
+ * unit's USB device or serial port coming or going. Ports held by a
  * job or a device call are never probed. */
 #include <errno.h>
 #include <stdio.h>
@@ -14,16 +15,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <libusb.h>
-
 #include "flasherd.h"
 #include "unit_json.h"
 
 static pthread_t prober_thread, hotplug_thread;
 static int prober_running, hotplug_running;
-static libusb_context *usb_ctx;
-static libusb_hotplug_callback_handle hotplug_handle[FLASHER_MAX_USB_IDS];
-static int nhotplug;
+static flasher_watch *watch; /* the library's hotplug watch (libusb + udev) */
 /* A second scan shortly after a hotplug event (under the daemon lock). */
 static int followup_pending;
 static struct timespec followup_at;
@@ -412,10 +409,8 @@ static void *prober_main(void *arg)
 	return NULL;
 }
 
-static int LIBUSB_CALL hotplug_cb(libusb_context *ctx, libusb_device *dev, libusb_hotplug_event ev, void *arg)
+static void hotplug_cb(const flasher_watch_event *ev, void *arg)
 {
-	(void)ctx;
-	(void)dev;
 	(void)ev;
 	(void)arg;
 	/* Scan now, and once more a moment later: the tty node can follow
@@ -429,36 +424,38 @@ static int LIBUSB_CALL hotplug_cb(libusb_context *ctx, libusb_device *dev, libus
 	followup_pending = 1;
 	pthread_cond_broadcast(&g_daemon->cond);
 	pthread_mutex_unlock(&g_daemon->lock);
-	return 0;
 }
 
 static void *hotplug_main(void *arg)
 {
 	(void)arg;
-	while (!__atomic_load_n(&g_daemon->stopping, __ATOMIC_RELAXED)) {
-		struct timeval tv = {0, 250000};
-		libusb_handle_events_timeout_completed(usb_ctx, &tv, NULL);
-	}
+	while (!__atomic_load_n(&g_daemon->stopping, __ATOMIC_RELAXED))
+		if (flasher_watch_dispatch(watch, 250) == FLASHER_ECANCELLED)
+			break;
 	return NULL;
 }
 
 int units_start(void)
 {
 	struct daemon *d = g_daemon;
-	if (d->usb_scan && libusb_init(&usb_ctx) == 0) {
-		/* One callback per configured id: only units' events wake the prober. */
-		int registered = libusb_has_capability(LIBUSB_CAP_HAS_HOTPLUG);
-		for (int i = 0; registered && i < d->nusb_ids && i < FLASHER_MAX_USB_IDS; i++)
-			registered = libusb_hotplug_register_callback(
-			                     usb_ctx, LIBUSB_HOTPLUG_EVENT_DEVICE_ARRIVED | LIBUSB_HOTPLUG_EVENT_DEVICE_LEFT, 0,
-			                     (int)d->usb_ids[i].vid, (int)d->usb_ids[i].pid, LIBUSB_HOTPLUG_MATCH_ANY,
-			                     hotplug_cb, NULL, &hotplug_handle[nhotplug++]) == LIBUSB_SUCCESS;
-		if (registered && pthread_create(&hotplug_thread, NULL, hotplug_main, NULL) == 0) {
-			hotplug_running = 1;
+	if (d->usb_scan) {
+		/* Units' USB devices and serial ports coming and going, through the
+		 * library's watch (flasher/watch.h): every event rescans. */
+		flasher_usb_id ids[FLASHER_MAX_USB_IDS];
+		flasher_discovery_options dopt;
+		discovery_options(&dopt, ids);
+		flasher_watch_options wo = FLASHER_WATCH_OPTIONS_INIT;
+		wo.discovery = &dopt;
+		wo.callback = hotplug_cb;
+		if (flasher_watch_open(&watch, &wo) == 0) {
+			if (pthread_create(&hotplug_thread, NULL, hotplug_main, NULL) == 0)
+				hotplug_running = 1;
+			else {
+				flasher_watch_close(watch);
+				watch = NULL;
+			}
 		} else {
-			nhotplug = 0;
-			libusb_exit(usb_ctx);
-			usb_ctx = NULL;
+			daemon_log("no hotplug events (rescanning every %d ms): %s", d->rescan_ms, flasher_error_last());
 		}
 	}
 	if (pthread_create(&prober_thread, NULL, prober_main, NULL) != 0)
@@ -473,13 +470,10 @@ void units_stop(void)
 		pthread_join(prober_thread, NULL);
 	prober_running = 0;
 	if (hotplug_running) {
-		for (int i = 0; i < nhotplug; i++)
-			libusb_hotplug_deregister_callback(usb_ctx, hotplug_handle[i]);
-		nhotplug = 0;
+		flasher_watch_interrupt(watch);
 		pthread_join(hotplug_thread, NULL);
 		hotplug_running = 0;
 	}
-	if (usb_ctx)
-		libusb_exit(usb_ctx);
-	usb_ctx = NULL;
+	flasher_watch_close(watch);
+	watch = NULL;
 }
