@@ -498,3 +498,77 @@ Test(flashsim_stats, counts_erases_per_sector_programs_and_bank_busy_time)
 	cr_assert_eq(st.bank_busy_us[0], FLASHSIM_ERASE_US + FLASHSIM_ERASE_US / 2 + 3 * FLASHSIM_PROGRAM_US);
 	flashsim_close(fs);
 }
+
+/* ---- background erases, one operation per bank -------------------------------- */
+
+Test(flashsim_erase_start, erases_at_once_and_reports_the_result_per_bank)
+{
+	flashsim *fs;
+	uint8_t w[32], r[32];
+
+	cr_assert_eq(flashsim_open(&fs, NULL), 0);
+	fill_word(w, 0x5A);
+	cr_assert_eq(flashsim_program(fs, SEC_ADDR(2), w), 0);
+	cr_assert_eq(flashsim_program(fs, SEC_ADDR(10), w), 0);
+	cr_assert_eq(flashsim_wait(fs, 0, 0), 0); /* nothing started: idle, result 0 */
+	cr_assert_eq(flashsim_erase_start(fs, 2), 0);
+	cr_assert_eq(flashsim_erase_start(fs, 10), 0);
+	cr_assert_eq(flashsim_busy_left_us(fs, 0), 0); /* instant timing: ends at once */
+	cr_assert_eq(flashsim_wait(fs, 0, 0), 0);
+	cr_assert_eq(flashsim_wait(fs, 1, 1), 0);
+	cr_assert_eq(flashsim_read(fs, SEC_ADDR(2), r, sizeof r), 0);
+	cr_assert_eq(r[0], 0xFF);
+	cr_assert_eq(flashsim_word_state(fs, SEC_ADDR(10)), FLASHSIM_WORD_ERASED);
+	/* a refused start is not started: the bank keeps its last result */
+	flashsim_set_protect(fs, 1u << 3);
+	cr_assert_eq(flashsim_erase_start(fs, 3), FLBOOT_E_FLASH);
+	cr_assert_eq(flashsim_erase_start(fs, 16), FLBOOT_E_FLASH);
+	cr_assert_eq(flashsim_wait(fs, 0, 1), 0);
+	cr_assert_eq(flashsim_wait(fs, 2, 1), FLBOOT_E_FLASH); /* no such bank */
+	flashsim_close(fs);
+}
+
+Test(flashsim_erase_start, real_timing_keeps_the_bank_busy_and_the_other_free)
+{
+	flashsim *fs;
+	flashsim_stats st;
+	uint8_t w[32];
+
+	cr_assert_eq(flashsim_open(&fs, NULL), 0);
+	flashsim_set_timing(fs, 1);
+	fill_word(w, 0x11);
+	cr_assert_eq(flashsim_erase_start(fs, 9), 0);
+	/* 1.1 s of modelled erase: still running right after the start */
+	cr_assert_eq(flashsim_wait(fs, 1, 0), 1);
+	cr_assert_gt(flashsim_busy_left_us(fs, 1), 0);
+	cr_assert_eq(flashsim_busy_left_us(fs, 0), 0);
+	/* bank index 0 works meanwhile */
+	cr_assert_eq(flashsim_program(fs, SEC_ADDR(3), w), 0);
+	cr_assert_eq(flashsim_wait(fs, 1, 0), 1);
+	/* a program on the erasing bank waits for the erase, then lands */
+	cr_assert_eq(flashsim_program(fs, SEC_ADDR(9), w), 0);
+	cr_assert_eq(flashsim_busy_left_us(fs, 1), 0);
+	cr_assert_eq(flashsim_wait(fs, 1, 0), 0);
+	cr_assert_eq(flashsim_word_state(fs, SEC_ADDR(9)), FLASHSIM_WORD_PROGRAMMED);
+	flashsim_get_stats(fs, &st);
+	cr_assert_eq(st.bank_busy_us[1], FLASHSIM_ERASE_US + FLASHSIM_PROGRAM_US);
+	cr_assert_eq(st.bank_busy_us[0], FLASHSIM_PROGRAM_US);
+	flashsim_close(fs);
+}
+
+Test(flashsim_erase_start, a_cut_at_the_start_leaves_no_erase_in_flight)
+{
+	flashsim *fs;
+	uint8_t w[32];
+
+	cr_assert_eq(flashsim_open(&fs, NULL), 0);
+	fill_word(w, 0x22);
+	for (uint32_t a = 0; a < 64 * 32; a += 32)
+		cr_assert_eq(flashsim_program(fs, SEC_ADDR(12) + a, w), 0);
+	flashsim_arm_cut(fs, 1, FLASHSIM_CUT_DURING, 3);
+	cr_assert_eq(flashsim_erase_start(fs, 12), FLBOOT_E_FLASH);
+	cr_assert(flashsim_cut_happened(fs));
+	flashsim_power_on(fs);
+	cr_assert_eq(flashsim_wait(fs, 1, 1), 0); /* nothing in flight after power-on */
+	flashsim_close(fs);
+}

@@ -30,6 +30,13 @@ struct flashsim {
 	int unpowered;
 	int real_timing;
 	uint32_t protect;
+	/* per bank (0: sectors 0-7, 1: 8-15): the modelled end of the last
+	 * operation (CLOCK_MONOTONIC ns, real timing only), whether an erase
+	 * started with flashsim_erase_start has not been waited for yet, and
+	 * the result of the erase started last */
+	int64_t bank_end_ns[2];
+	int erase_inflight[2];
+	int erase_result[2];
 };
 
 /* splitmix64: small, seedable, good enough to scatter torn words. */
@@ -52,11 +59,70 @@ static void fill_random(uint64_t *s, uint8_t *p, size_t n)
 	}
 }
 
-static void sleep_us(uint32_t us)
+/* ---- timing: an absolute schedule per bank ----------------------------------
+ * Each bank runs one operation at a time. An operation starts when both the
+ * caller and the bank are ready, and ends FLASHSIM_*_US later; a blocking
+ * call sleeps until that end (an absolute deadline), so a sleep's overshoot
+ * is not added to the next operation: the firmware on the chip issues the
+ * next word within microseconds of the last one, the host wakes up 50-100
+ * us late. A caller arriving up to SCHEDULE_SLACK_NS after the bank became
+ * idle is taken as back to back with it; longer gaps are real idle time.
+ * So N back-to-back operations take exactly N times their datasheet time
+ * in total, never less. */
+#define SCHEDULE_SLACK_NS 2000000ll
+
+static int64_t mono_ns(void)
 {
-	struct timespec ts = { .tv_sec = us / 1000000u, .tv_nsec = (long)(us % 1000000u) * 1000 };
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+}
+
+static void sleep_until_ns(int64_t t)
+{
+	struct timespec ts = { .tv_sec = (time_t)(t / 1000000000ll), .tv_nsec = (long)(t % 1000000000ll) };
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
 		;
+}
+
+static int bank_of_sector(uint32_t sector)
+{
+	return sector >= FLASHSIM_SECTORS_PER_BANK ? 1 : 0;
+}
+
+/* An erase started on bank b and not waited for ends now: any call that
+ * touches the bank waits for it first, as the chip stalls such an access.
+ * Its result stays for flashsim_wait. */
+static void settle_bank(flashsim *fs, int b)
+{
+	if (!fs->erase_inflight[b])
+		return;
+	fs->erase_inflight[b] = 0;
+	if (fs->real_timing)
+		sleep_until_ns(fs->bank_end_ns[b]);
+}
+
+/* Book an operation of us microseconds on bank b; returns its end. */
+static int64_t book(flashsim *fs, int b, uint32_t us)
+{
+	int64_t now = mono_ns(), start = fs->bank_end_ns[b];
+
+	if (start < now - SCHEDULE_SLACK_NS)
+		start = now - SCHEDULE_SLACK_NS;
+	fs->bank_end_ns[b] = start + (int64_t)us * 1000;
+	return fs->bank_end_ns[b];
+}
+
+/* Count the busy time and, with real timing, book it; block != 0 sleeps
+ * until the operation's end. */
+static void busy(flashsim *fs, int b, uint32_t us, int block)
+{
+	fs->stats.bank_busy_us[b] += us;
+	if (!fs->real_timing)
+		return;
+	int64_t end = book(fs, b, us);
+	if (block)
+		sleep_until_ns(end);
 }
 
 static int pwrite_all(int fd, const void *buf, size_t len, off_t off)
@@ -231,6 +297,9 @@ int flashsim_read(void *ctx, uint32_t addr, void *buf, uint32_t len)
 	if (len == 0)
 		return 0;
 	off = addr - FLBOOT_FLASH_BASE;
+	settle_bank(fs, off < FLBOOT_BANK_SIZE ? 0 : 1);
+	if (off + len > FLBOOT_BANK_SIZE)
+		settle_bank(fs, 1);
 	for (w = off / WORD; w <= (off + len - 1) / WORD; w++) {
 		if (fs->state[w] == FLASHSIM_WORD_CORRUPT) {
 			fs->stats.failed++;
@@ -242,10 +311,12 @@ int flashsim_read(void *ctx, uint32_t addr, void *buf, uint32_t len)
 	return 0;
 }
 
-int flashsim_erase(void *ctx, uint32_t sector)
+/* An erase; block 0: it runs on in the model's time (its bank is busy
+ * until its end), its effect on the contents is there at once (nothing
+ * reads the bank before the end: settle_bank). */
+static int erase_op(flashsim *fs, uint32_t sector, int block)
 {
-	flashsim *fs = ctx;
-	uint32_t first = sector * WORDS_PER_SECTOR, w, busy;
+	uint32_t first = sector * WORDS_PER_SECTOR, w, us;
 	int cut;
 
 	if (fs->unpowered) {
@@ -254,6 +325,8 @@ int flashsim_erase(void *ctx, uint32_t sector)
 	}
 	fs->stats.erases++;
 	cut = cut_now(fs);
+	if (sector < FLBOOT_SECTOR_COUNT)
+		settle_bank(fs, bank_of_sector(sector));
 	if (sector >= FLBOOT_SECTOR_COUNT || (fs->protect & (1u << sector))) {
 		/* a refused erase still counts as an operation a cut can hit */
 		if (cut)
@@ -267,10 +340,8 @@ int flashsim_erase(void *ctx, uint32_t sector)
 		return FLBOOT_E_FLASH;
 	}
 	fs->stats.sector_erases[sector]++;
-	busy = cut && fs->cut_phase == FLASHSIM_CUT_DURING ? FLASHSIM_ERASE_US / 2 : FLASHSIM_ERASE_US;
-	fs->stats.bank_busy_us[sector / FLASHSIM_SECTORS_PER_BANK] += busy;
-	if (fs->real_timing)
-		sleep_us(busy);
+	us = cut && fs->cut_phase == FLASHSIM_CUT_DURING ? FLASHSIM_ERASE_US / 2 : FLASHSIM_ERASE_US;
+	busy(fs, bank_of_sector(sector), us, block || cut);
 	if (cut && fs->cut_phase == FLASHSIM_CUT_DURING) {
 		/* torn erase: each word independently done, untouched or corrupt */
 		for (w = first; w < first + WORDS_PER_SECTOR; w++) {
@@ -305,6 +376,45 @@ int flashsim_erase(void *ctx, uint32_t sector)
 	return 0;
 }
 
+int flashsim_erase(void *ctx, uint32_t sector)
+{
+	return erase_op(ctx, sector, 1);
+}
+
+int flashsim_erase_start(void *ctx, uint32_t sector)
+{
+	flashsim *fs = ctx;
+	int rc = erase_op(fs, sector, 0);
+
+	if (rc)
+		return rc; /* refused, or cut: not started */
+	fs->erase_inflight[bank_of_sector(sector)] = 1;
+	fs->erase_result[bank_of_sector(sector)] = 0;
+	return 0;
+}
+
+int flashsim_wait(void *ctx, uint32_t bank, int block)
+{
+	flashsim *fs = ctx;
+
+	if (bank > 1u)
+		return FLBOOT_E_FLASH;
+	if (fs->erase_inflight[bank] && fs->real_timing && !block && mono_ns() < fs->bank_end_ns[bank])
+		return 1;
+	settle_bank(fs, (int)bank);
+	return fs->erase_result[bank];
+}
+
+uint64_t flashsim_busy_left_us(const flashsim *fs, uint32_t bank)
+{
+	int64_t left;
+
+	if (bank > 1u || !fs->erase_inflight[bank] || !fs->real_timing)
+		return 0;
+	left = fs->bank_end_ns[bank] - mono_ns();
+	return left > 0 ? (uint64_t)(left + 999) / 1000u : 0;
+}
+
 int flashsim_program(void *ctx, uint32_t addr, const uint8_t word[32])
 {
 	flashsim *fs = ctx;
@@ -326,15 +436,14 @@ int flashsim_program(void *ctx, uint32_t addr, const uint8_t word[32])
 		return FLBOOT_E_FLASH;
 	}
 	w = off / WORD;
+	settle_bank(fs, off < FLBOOT_BANK_SIZE ? 0 : 1);
 	if (cut && fs->cut_phase == FLASHSIM_CUT_BEFORE) {
 		fs->unpowered = 1;
 		fs->stats.failed++;
 		return FLBOOT_E_FLASH;
 	}
 	fs->stats.word_programs++;
-	fs->stats.bank_busy_us[off / FLBOOT_SECTOR_SIZE / FLASHSIM_SECTORS_PER_BANK] += FLASHSIM_PROGRAM_US;
-	if (fs->real_timing)
-		sleep_us(FLASHSIM_PROGRAM_US);
+	busy(fs, off < FLBOOT_BANK_SIZE ? 0 : 1, FLASHSIM_PROGRAM_US, 1);
 	if (cut && fs->cut_phase == FLASHSIM_CUT_DURING) {
 		/* torn: some bits of the new word landed, the ECC did not */
 		uint8_t noise[WORD];
@@ -400,6 +509,9 @@ int flashsim_cut_happened(const flashsim *fs)
 
 void flashsim_power_on(flashsim *fs)
 {
+	/* a cut aborted any erase in flight; its torn contents stay */
+	fs->erase_inflight[0] = fs->erase_inflight[1] = 0;
+	fs->erase_result[0] = fs->erase_result[1] = 0;
 	fs->unpowered = 0;
 	fs->cut_at = 0;
 	fs->since_arm = 0;
@@ -440,6 +552,7 @@ int flashsim_restore(flashsim *fs, const void *buf, size_t len)
 void flashsim_set_timing(flashsim *fs, int real)
 {
 	fs->real_timing = real;
+	fs->bank_end_ns[0] = fs->bank_end_ns[1] = 0;
 }
 
 void flashsim_set_protect(flashsim *fs, uint32_t sector_mask)

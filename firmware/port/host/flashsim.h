@@ -57,8 +57,8 @@ typedef struct flashsim_stats {
 	uint64_t sector_erases[FLBOOT_SECTOR_COUNT];
 	uint64_t word_programs; /**< programs that reached a word (torn included) */
 	/** modelled busy time of bank 0 (sectors 0-7) and 1 (8-15), in us:
-	 *  FLASHSIM_ERASE_US per erase, FLASHSIM_PROGRAM_US per program (half an
-	 *  erase for a torn one), whether or not the timing sleeps */
+	 *  FLASHSIM_ERASE_US per erase (half an erase for a torn one),
+	 *  FLASHSIM_PROGRAM_US per program, whether or not the timing sleeps */
 	uint64_t bank_busy_us[2];
 } flashsim_stats;
 
@@ -89,6 +89,23 @@ int flashsim_read(void *fs, uint32_t addr, void *buf, uint32_t len);
 
 /** flboot_port.flash_erase: 0 or FLBOOT_E_FLASH. */
 int flashsim_erase(void *fs, uint32_t sector);
+
+/** flboot_port.flash_erase_start: starts the erase and returns; its bank
+ *  (sectors 0-7 or 8-15) stays busy for FLASHSIM_ERASE_US of modelled time
+ *  (real timing), while the other bank works on. Any later read, program
+ *  or erase touching the bank first waits for the end. The contents change
+ *  at once (nothing can read them before the end). A power cut strikes at
+ *  the start, as for flashsim_erase. 0, or FLBOOT_E_FLASH (not started). */
+int flashsim_erase_start(void *fs, uint32_t sector);
+
+/** flboot_port.flash_wait: bank 0 or 1. 1 while the bank's erase runs
+ *  (!block only), else the result of the erase started last on the bank
+ *  (0 if none). Without real timing an erase ends at once. */
+int flashsim_wait(void *fs, uint32_t bank, int block);
+
+/** Microseconds until the erase started with flashsim_erase_start on bank
+ *  ends (0: none running): when a caller that polls should look again. */
+uint64_t flashsim_busy_left_us(const flashsim *fs, uint32_t bank);
 
 /** flboot_port.flash_program: 0 or FLBOOT_E_FLASH. */
 int flashsim_program(void *fs, uint32_t addr, const uint8_t word[32]);
@@ -127,9 +144,13 @@ int flashsim_snapshot(const flashsim *fs, void **buf, size_t *len);
  *  buffer that is not a snapshot, or a negative errno from the file. */
 int flashsim_restore(flashsim *fs, const void *buf, size_t len);
 
-/** real != 0: erase and program take their typical time (sleeps; see
- *  FLASHSIM_ERASE_US / FLASHSIM_PROGRAM_US). The two banks' overlap is not
- *  modelled. Default 0: instant. */
+/** real != 0: erase and program take their typical time (see
+ *  FLASHSIM_ERASE_US / FLASHSIM_PROGRAM_US) on an absolute schedule per
+ *  bank: a blocking call sleeps until its operation's modelled end, so a
+ *  run's wall time is the datasheet sum (not that plus one sleep overshoot
+ *  per word); the two banks are independent, one operation each at a time
+ *  (flashsim_erase_start runs an erase in the background). Default 0:
+ *  instant. */
 void flashsim_set_timing(flashsim *fs, int real);
 
 /** Write protection: bit n set = sector n refuses erase/program with
