@@ -348,7 +348,10 @@ static int write_data(flboot *bl, uint32_t off, const uint8_t *data, uint32_t n)
 		c = n - i < WORD ? n - i : WORD;
 		memset(w, 0xFF, sizeof w);
 		memcpy(w, data + i, c);
-		rc = flboot__stage_need(s, bl->xfer_core, sector_of(off + i));
+		/* the other bank's next erase starts as soon as its last ends */
+		rc = flboot__pump(s, -1);
+		if (!rc)
+			rc = flboot__stage_need(s, bl->xfer_core, sector_of(off + i));
 		if (rc)
 			return rc;
 		if (flboot__read(s, base + off + i, have, WORD) == 0 &&
@@ -564,7 +567,8 @@ static void on_prepare(flboot *bl, const req *r)
 		if (stage_matches(bl, &h[i])) {
 			all = (1u << flboot__img_sectors(h[i].payload_size)) - 1u;
 			for (k = 0; k < 8u; k++)
-				if ((all & (1u << k)) && !(g->erased & (1u << k)) && s->inflight[flboot__bank(h[i].core)] != k + 1u)
+				if ((all & (1u << k)) && !((g->erased | g->unlogged) & (1u << k)) &&
+				    s->inflight[flboot__bank(h[i].core)] != k + 1u)
 					g->queued |= (uint8_t)(1u << k);
 			continue;
 		}

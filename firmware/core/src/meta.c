@@ -96,10 +96,13 @@ static void log_apply(flboot_store *s, const uint8_t w[WORD])
 	/* the others describe one staging: ignore them for any other */
 	if (!g->on || g->slot != slot || g->header_crc32 != hcrc || k >= 8u)
 		return;
-	if (type == FLBOOT_L_ERASED)
+	if (type == FLBOOT_L_ERASED) {
 		g->erased |= (uint8_t)(1u << k);
-	else if (type == FLBOOT_L_DIRTY)
+		g->unlogged &= (uint8_t) ~(1u << k);
+	} else if (type == FLBOOT_L_DIRTY) {
 		g->erased &= (uint8_t) ~(1u << k);
+		g->unlogged &= (uint8_t) ~(1u << k);
+	}
 	else if (type == FLBOOT_L_PROGRESS)
 		g->progress = v;
 }
@@ -180,10 +183,12 @@ static int log_format(flboot_store *s)
 	if (s->inflight[0]) {
 		rc = flboot__erase_wait(s, 0, 1);
 		if (!rc)
-			s->stage[0].erased |= (uint8_t)(1u << (s->inflight[0] - 1u));
+			s->stage[0].unlogged |= (uint8_t)(1u << (s->inflight[0] - 1u));
 		s->inflight[0] = 0;
 	}
 	memcpy(keep, s->stage, sizeof keep);
+	for (c = 0; c < 2; c++)
+		keep[c].erased |= keep[c].unlogged; /* their records go into the snapshot */
 	s->log_ok = 0;
 	rc = flboot__erase(s, FLBOOT_META_SECTOR);
 	if (rc)
@@ -244,36 +249,68 @@ static uint32_t stage_sector(const flboot_store *s, uint8_t core, uint32_t k)
 	return flboot__slot_sector(core, s->stage[core - 1].slot) + k;
 }
 
+/* Write the ERASED records of core c's erases that ended (into the log
+ * sector, on bank index 0). A sector is programmed only once its record is
+ * durable, so a cut can cost its erase again but never makes a sector
+ * whose erase was torn count as erased. */
+static int log_erased(flboot_store *s, uint32_t c)
+{
+	flboot_stage *g = &s->stage[c];
+	uint32_t k;
+	int rc;
+
+	for (k = 0; g->unlogged && k < 8u; k++) {
+		if (!(g->unlogged & (1u << k)))
+			continue;
+		g->unlogged &= (uint8_t) ~(1u << k);
+		if (g->on && (rc = flboot__log_append(s, FLBOOT_L_ERASED, (uint8_t)(c + 1u), (uint8_t)k, 0)))
+			return rc;
+	}
+	return 0;
+}
+
+/* Both banks work at once, one operation each. An erase that ended on
+ * bank index 1 while bank 0 (which holds the log) still erases does not
+ * wait for bank 0 to write its record (that would idle bank 1 for up to an
+ * erase): the next bank 1 erase starts at once and the record is written
+ * as soon as bank 0 is idle, before bank 0 starts its next erase, or when
+ * the sector is needed. */
 int flboot__pump(flboot_store *s, int block_bank)
 {
 	uint32_t b, k;
-	uint8_t core;
 	flboot_stage *g;
 	int rc;
 
 	if (!s->port->flash_erase_start || !s->port->flash_wait)
 		return 0; /* blocking port: erases run when a sector is needed */
 	for (b = 0; b < 2; b++) {
-		core = (uint8_t)(b + 1u);
 		g = &s->stage[b];
-		if (s->inflight[b]) {
-			rc = flboot__erase_wait(s, b, (int)b == block_bank);
-			if (rc == 1)
-				continue;
-			k = s->inflight[b] - 1u;
-			s->inflight[b] = 0;
-			if (rc) {
-				g->queued = 0;
-				return FLBOOT_E_FLASH;
-			}
-			if (g->on && (rc = flboot__log_append(s, FLBOOT_L_ERASED, core, (uint8_t)k, 0)))
-				return rc;
+		if (!s->inflight[b])
+			continue;
+		rc = flboot__erase_wait(s, b, (int)b == block_bank);
+		if (rc == 1)
+			continue;
+		k = s->inflight[b] - 1u;
+		s->inflight[b] = 0;
+		if (rc) {
+			g->queued = 0;
+			return FLBOOT_E_FLASH;
 		}
+		if (g->on)
+			g->unlogged |= (uint8_t)(1u << k);
+	}
+	if (!s->inflight[0]) {
+		for (b = 0; b < 2; b++)
+			if ((rc = log_erased(s, b)))
+				return rc;
+	}
+	for (b = 0; b < 2; b++) {
+		g = &s->stage[b];
 		if (!s->inflight[b] && g->on && g->queued) {
 			for (k = 0; !(g->queued & (1u << k)); k++)
 				;
 			g->queued &= (uint8_t) ~(1u << k);
-			if ((rc = flboot__erase_start(s, stage_sector(s, core, k))))
+			if ((rc = flboot__erase_start(s, stage_sector(s, (uint8_t)(b + 1u), k))))
 				return rc;
 			s->inflight[b] = (uint8_t)(k + 1u);
 		}
@@ -290,6 +327,11 @@ int flboot__stage_need(flboot_store *s, uint8_t core, uint32_t k)
 	while (!(g->erased & (1u << k))) {
 		if (!g->on)
 			return FLBOOT_E_STATE;
+		if (g->unlogged & (1u << k)) {
+			if ((rc = log_erased(s, core - 1u)))
+				return rc;
+			continue;
+		}
 		if (s->inflight[b]) {
 			if ((rc = flboot__pump(s, (int)b)))
 				return rc;

@@ -136,6 +136,26 @@ static int p_flash_erase(void *ctx, uint32_t sector)
 	return rc;
 }
 
+/* The H7 erases the two banks at once (one operation per bank): the core
+ * starts an erase and polls for its end, so a bank 2 erase runs while bank
+ * 1 programs, and the reverse. */
+static int p_flash_erase_start(void *ctx, uint32_t sector)
+{
+	struct devsim *d = ctx;
+	int rc = flashsim_erase_start(d->fs, sector);
+
+	check_cut(d);
+	if (rc)
+		dlog("erase start sector %u: %d", (unsigned)sector, rc);
+	return rc;
+}
+
+static int p_flash_wait(void *ctx, uint32_t bank, bool block)
+{
+	struct devsim *d = ctx;
+	return flashsim_wait(d->fs, bank, block);
+}
+
 static int p_flash_program(void *ctx, uint32_t addr, const uint8_t word[32])
 {
 	struct devsim *d = ctx;
@@ -240,6 +260,12 @@ static void idle(struct devsim *d, uint32_t next_ms)
 	}
 	if (next_ms < t)
 		t = next_ms;
+	/* an erase that ends wakes the core: it starts the next one at once */
+	for (uint32_t b = 0; b < 2; b++) {
+		uint64_t left = flashsim_busy_left_us(d->fs, b);
+		if (left && (left + 999u) / 1000u < t)
+			t = (uint32_t)((left + 999u) / 1000u);
+	}
 	if (d->wdt_running && ms_until(d, d->wdt_deadline) < t)
 		t = ms_until(d, d->wdt_deadline);
 	devsim_link_wait(d->link, (int)t);
@@ -642,6 +668,8 @@ int main(int argc, char **argv)
 	port.flash_read = p_flash_read;
 	port.flash_erase = p_flash_erase;
 	port.flash_program = p_flash_program;
+	port.flash_erase_start = p_flash_erase_start;
+	port.flash_wait = p_flash_wait;
 	port.transport_read = p_transport_read;
 	port.transport_write = p_transport_write;
 	port.millis = p_millis;

@@ -24,6 +24,7 @@ struct flboot_store {
 		uint8_t slot;         /* 0 (A) or 1 (B) */
 		uint8_t erased;       /* slot sectors erased for it (bit k) */
 		uint8_t queued;       /* RAM only: slot sectors to erase in the background */
+		uint8_t unlogged;     /* RAM only: erased, the record not written yet */
 		uint32_t header_crc32;/* the image being staged */
 		uint32_t payload_size;
 		uint32_t progress;    /* payload offset of the last progress mark */
