@@ -991,16 +991,51 @@ out:
 	return err;
 }
 
+/* The image's staging slot already holds it verified (a resumed update). */
+static int already_staged(const flasher_session *s, const flasher_package_image *img)
+{
+	const flasher_slot *sec = unit_slot(&s->info, img->core, 0);
+	flboot_image_header h;
+	memcpy(&h, img->header, sizeof h);
+	return sec && sec->state == FLBOOT_SLOT_STAGED && sec->payload_crc32 == img->payload_crc32 &&
+	       sec->version == h.version;
+}
+
+/* PREPARE (units that announce it): the unit erases the staging slots of
+ * every image still to send, both banks at once, while the first image is
+ * sent, instead of one bank after the other as each BEGIN comes. Units
+ * without the feature erase at BEGIN, as before. */
+static int prepare_slots(update_ctx *u, const flasher_package *pkg)
+{
+	flasher_session *s = u->s;
+	uint8_t headers[2 * FLBOOT_IMAGE_HEADER_SIZE];
+	size_t len = 0, n = flasher_package_image_count(pkg);
+	if (!(s->features & FLBOOT_FEAT_PREPARE))
+		return 0;
+	for (size_t i = 0; i < n && len < sizeof headers; i++) {
+		flasher_package_image img;
+		int err = flasher_package_image(pkg, i, &img);
+		if (!err)
+			err = flasher_package_image_for(pkg, img.core, s->stage_addr[img.core == FLASHER_CORE_CM4], &img);
+		if (err)
+			return err;
+		if (already_staged(s, &img))
+			continue;
+		memcpy(headers + len, img.header, FLBOOT_IMAGE_HEADER_SIZE);
+		len += FLBOOT_IMAGE_HEADER_SIZE;
+	}
+	if (!len)
+		return 0;
+	int err = request(s, FLBOOT_MSG_PREPARE, headers, len);
+	return err ? flasher__error_wrap(err, "preparing the slots") : 0;
+}
+
 static int transfer_image(update_ctx *u, const flasher_package_image *img)
 {
 	flasher_session *s = u->s;
 	u->p.core = img->core;
 	/* already verified and staged on the unit (e.g. a resumed update)? */
-	const flasher_slot *sec = unit_slot(&s->info, img->core, 0);
-	flboot_image_header h;
-	memcpy(&h, img->header, sizeof h);
-	if (sec && sec->state == FLBOOT_SLOT_STAGED && sec->payload_crc32 == img->payload_crc32 &&
-	    sec->version == h.version) {
+	if (already_staged(s, img)) {
 		u->p.bytes_done += img->payload_size;
 		u->p.bytes_resumed += img->payload_size;
 		u->res->resumed_bytes += img->payload_size;
@@ -1230,7 +1265,7 @@ static int do_update(update_ctx *u, const flasher_package *pkg)
 	}
 
 	/* (3) + (4) every image, resumed where the unit has durable data */
-	if ((err = phase(u, FLASHER_PHASE_TRANSFER)))
+	if ((err = phase(u, FLASHER_PHASE_TRANSFER)) || (err = prepare_slots(u, pkg)))
 		return err;
 	for (size_t i = 0; i < n; i++) {
 		flasher_package_image img;

@@ -68,6 +68,7 @@ typedef struct fake {
 	int stale_first;         /* answer with a wrong seq first */
 	int wrong_crc;
 	unsigned window;
+	int prepare;             /* announce FLBOOT_FEAT_PREPARE */
 	/* state */
 	int mode;
 	uint32_t cm7, cm4;       /* versions after the reboot */
@@ -80,6 +81,7 @@ typedef struct fake {
 	unsigned npend;
 	/* observations */
 	int hellos, begins, activates, compressed, data_frames;
+	int prepares, prepare_cores, prepare_before_begin;
 	unsigned max_pending;
 	int bad_align, bad_inflate;
 } fake;
@@ -171,7 +173,7 @@ static void on_frame(fake *f, const flboot_frame *fr)
 		h.window = (uint8_t)f->window;
 		h.n_slots = 4;
 		h.op_timeout_ms = 100;
-		h.features = FLBOOT_FEAT_DEFLATE | FLBOOT_FEAT_RESUME;
+		h.features = FLBOOT_FEAT_DEFLATE | FLBOOT_FEAT_RESUME | (f->prepare ? FLBOOT_FEAT_PREPARE : 0);
 		h.running_cm7 = f->mode == FLBOOT_MODE_APPLICATION ? f->cm7 : 0;
 		h.running_cm4 = f->mode == FLBOOT_MODE_APPLICATION ? f->cm4 : 0;
 		for (int i = 0; i < 4; i++) {
@@ -198,6 +200,20 @@ static void on_frame(fake *f, const flboot_frame *fr)
 	}
 	case FLBOOT_MSG_DATA:
 		on_data(f, fr);
+		return;
+	case FLBOOT_MSG_PREPARE:
+		f->prepares++;
+		if (!f->prepare) {
+			send_resp(f, type, seq, FLBOOT_E_UNKNOWN, type, "unknown", 7); /* an older unit */
+			return;
+		}
+		f->prepare_before_begin = f->begins == 0;
+		for (size_t i = 0; i + sizeof f->hdr <= fr->header.length; i += sizeof f->hdr) {
+			flboot_image_header h;
+			memcpy(&h, fr->payload + i, sizeof h);
+			f->prepare_cores |= (int)FLBOOT_CORE_BIT(h.core);
+		}
+		send_resp(f, type, seq, 0, 0, NULL, 0);
 		return;
 	case FLBOOT_MSG_END: {
 		flboot_end_resp e;
@@ -393,9 +409,24 @@ Test(session, data_blocks_window_and_deflate, .init = start_fake, .fini = stop_f
 	cr_assert_leq(fk->max_pending, fk->window, "host kept %u frames in flight, window %u", fk->max_pending, fk->window);
 	cr_assert_geq(fk->max_pending, 2, "the host keeps several frames in flight");
 	cr_assert_eq(fk->activates, 1);
+	cr_assert_eq(fk->prepares, 0, "no PREPARE to a unit that does not announce it");
 	cr_assert_eq(r.payload_bytes, 70000 + 33333);
 	cr_assert_eq(r.sent_bytes, r.payload_bytes);
 	cr_assert_eq(r.after.cm7_version, FLBOOT_VERSION(1, 2, 3));
+}
+
+Test(session, prepares_both_slots_before_begin_when_the_unit_announces_it, .init = start_fake, .fini = stop_fake,
+     .timeout = 60)
+{
+	int err;
+	flasher_update_result r;
+	fk->prepare = 1;
+	update_with(0, "demo", &err, &r);
+	cr_assert_eq(err, 0, "%s: %s", flasher_error_name(err), flasher_error_last());
+	cr_assert_eq(fk->prepares, 1);
+	cr_assert(fk->prepare_before_begin, "PREPARE comes before the first BEGIN");
+	cr_assert_eq(fk->prepare_cores, 3, "both images' headers in PREPARE");
+	cr_assert_eq(fk->activates, 1);
 }
 
 Test(session, verify_mismatch_is_everify_and_never_activates, .init = start_fake, .fini = stop_fake, .timeout = 60)
