@@ -35,6 +35,7 @@ struct flashsim {
 	 * started with flashsim_erase_start has not been waited for yet, and
 	 * the result of the erase started last */
 	int64_t bank_end_ns[2];
+	int64_t late_ns[2]; /* how late the last sleep on the bank woke up */
 	int erase_inflight[2];
 	int erase_result[2];
 };
@@ -64,12 +65,15 @@ static void fill_random(uint64_t *s, uint8_t *p, size_t n)
  * caller and the bank are ready, and ends FLASHSIM_*_US later; a blocking
  * call sleeps until that end (an absolute deadline), so a sleep's overshoot
  * is not added to the next operation: the firmware on the chip issues the
- * next word within microseconds of the last one, the host wakes up 50-100
- * us late. A caller arriving up to SCHEDULE_SLACK_NS after the bank became
- * idle is taken as back to back with it; longer gaps are real idle time.
- * So N back-to-back operations take exactly N times their datasheet time
- * in total, never less. */
-#define SCHEDULE_SLACK_NS 2000000ll
+ * next word within microseconds of the last one, while the host wakes up
+ * 50-100 us late, and much later on a loaded machine. So a caller arriving
+ * after the bank became idle is taken as back to back with it when the gap
+ * is no more than how late the last sleep on the bank woke up plus
+ * SCHEDULE_SLACK_NS (the caller's own work in between, also stretched by a
+ * loaded host); a longer gap is real idle time and the operation starts
+ * when it is called. N back-to-back operations then take exactly N times
+ * their datasheet time, never less. */
+#define SCHEDULE_SLACK_NS 10000000ll
 
 static int64_t mono_ns(void)
 {
@@ -93,13 +97,23 @@ static int bank_of_sector(uint32_t sector)
 /* An erase started on bank b and not waited for ends now: any call that
  * touches the bank waits for it first, as the chip stalls such an access.
  * Its result stays for flashsim_wait. */
+/* Sleep until bank b's last operation ends; note how late we woke. */
+static void sleep_bank(flashsim *fs, int b)
+{
+	int64_t late;
+
+	sleep_until_ns(fs->bank_end_ns[b]);
+	late = mono_ns() - fs->bank_end_ns[b];
+	fs->late_ns[b] = late > 0 ? late : 0;
+}
+
 static void settle_bank(flashsim *fs, int b)
 {
 	if (!fs->erase_inflight[b])
 		return;
 	fs->erase_inflight[b] = 0;
 	if (fs->real_timing)
-		sleep_until_ns(fs->bank_end_ns[b]);
+		sleep_bank(fs, b);
 }
 
 /* Book an operation of us microseconds on bank b; returns its end. */
@@ -107,8 +121,9 @@ static int64_t book(flashsim *fs, int b, uint32_t us)
 {
 	int64_t now = mono_ns(), start = fs->bank_end_ns[b];
 
-	if (start < now - SCHEDULE_SLACK_NS)
-		start = now - SCHEDULE_SLACK_NS;
+	if (now - start > SCHEDULE_SLACK_NS + fs->late_ns[b])
+		start = now; /* the bank was idle: from now */
+	fs->late_ns[b] = 0;
 	fs->bank_end_ns[b] = start + (int64_t)us * 1000;
 	return fs->bank_end_ns[b];
 }
@@ -120,9 +135,9 @@ static void busy(flashsim *fs, int b, uint32_t us, int block)
 	fs->stats.bank_busy_us[b] += us;
 	if (!fs->real_timing)
 		return;
-	int64_t end = book(fs, b, us);
+	book(fs, b, us);
 	if (block)
-		sleep_until_ns(end);
+		sleep_bank(fs, b);
 }
 
 static int pwrite_all(int fd, const void *buf, size_t len, off_t off)
@@ -553,6 +568,7 @@ void flashsim_set_timing(flashsim *fs, int real)
 {
 	fs->real_timing = real;
 	fs->bank_end_ns[0] = fs->bank_end_ns[1] = 0;
+	fs->late_ns[0] = fs->late_ns[1] = 0;
 }
 
 void flashsim_set_protect(flashsim *fs, uint32_t sector_mask)
