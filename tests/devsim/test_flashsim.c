@@ -572,3 +572,95 @@ Test(flashsim_erase_start, a_cut_at_the_start_leaves_no_erase_in_flight)
 	cr_assert_eq(flashsim_wait(fs, 1, 1), 0); /* nothing in flight after power-on */
 	flashsim_close(fs);
 }
+
+/* ---- what the chip does and the simple model forgave ------------------------- */
+
+Test(flashsim_torn, a_miscorrected_program_reads_wrong_data_without_an_ecc_error)
+{
+	flashsim *fs;
+	uint8_t w[32], r[32];
+
+	cr_assert_eq(flashsim_open(&fs, NULL), 0);
+	fill_word(w, 0x00);
+	for (uint64_t seed = 1; seed < 20; seed++) {
+		uint32_t a = SEC_ADDR(2) + (uint32_t)seed * 32;
+		flashsim_arm_cut_torn(fs, 1, FLASHSIM_CUT_DURING, seed, FLASHSIM_TORN_MISCORRECT);
+		cr_assert_eq(flashsim_program(fs, a, w), FLBOOT_E_FLASH);
+		flashsim_power_on(fs);
+		cr_assert_eq(flashsim_read(fs, a, r, 32), 0, "no ECC flag");
+		cr_assert_neq(memcmp(r, w, 32), 0, "but not the word that was programmed");
+		cr_assert_eq(flashsim_program(fs, a, w), FLBOOT_E_FLASH, "and it cannot be programmed again");
+	}
+	flashsim_close(fs);
+}
+
+Test(flashsim_torn, a_weak_program_reads_erased_but_does_not_program_cleanly)
+{
+	flashsim *fs;
+	uint8_t w[32], r[32];
+
+	cr_assert_eq(flashsim_open(&fs, NULL), 0);
+	fill_word(w, 0x3C);
+	flashsim_arm_cut_torn(fs, 1, FLASHSIM_CUT_DURING, 5, FLASHSIM_TORN_WEAK);
+	cr_assert_eq(flashsim_program(fs, SEC_ADDR(3), w), FLBOOT_E_FLASH);
+	flashsim_power_on(fs);
+	cr_assert_eq(flashsim_read(fs, SEC_ADDR(3), r, 32), 0);
+	for (int i = 0; i < 32; i++)
+		cr_assert_eq(r[i], 0xFF, "reads erased");
+	cr_assert_eq(flashsim_word_state(fs, SEC_ADDR(3)), FLASHSIM_WORD_WEAK);
+	cr_assert_eq(flashsim_program(fs, SEC_ADDR(3), w), 0, "the program reports success");
+	cr_assert_eq(flashsim_read(fs, SEC_ADDR(3), r, 32), 0);
+	cr_assert_neq(memcmp(r, w, 32), 0, "but the word is not what was programmed");
+	/* an erase makes it good again */
+	cr_assert_eq(flashsim_erase(fs, 3), 0);
+	cr_assert_eq(flashsim_program(fs, SEC_ADDR(3), w), 0);
+	cr_assert_eq(flashsim_read(fs, SEC_ADDR(3), r, 32), 0);
+	cr_assert_eq(memcmp(r, w, 32), 0);
+	flashsim_close(fs);
+}
+
+Test(flashsim_torn, a_weak_erase_reads_blank_but_is_not_reliably_erased)
+{
+	flashsim *fs;
+	uint8_t w[32], r[32];
+	unsigned weak = 0, bad = 0;
+
+	cr_assert_eq(flashsim_open(&fs, NULL), 0);
+	fill_word(w, 0x42);
+	for (uint32_t a = 0; a < FLBOOT_SECTOR_SIZE; a += 32)
+		cr_assert_eq(flashsim_program(fs, SEC_ADDR(11) + a, w), 0);
+	flashsim_arm_cut_torn(fs, 1, FLASHSIM_CUT_DURING, 9, FLASHSIM_TORN_WEAK);
+	cr_assert_eq(flashsim_erase(fs, 11), FLBOOT_E_FLASH);
+	flashsim_power_on(fs);
+	for (uint32_t a = 0; a < FLBOOT_SECTOR_SIZE; a += 32) {
+		cr_assert_eq(flashsim_read(fs, SEC_ADDR(11) + a, r, 32), 0);
+		for (int i = 0; i < 32; i++)
+			cr_assert_eq(r[i], 0xFF, "the whole sector reads blank");
+		weak += flashsim_word_state(fs, SEC_ADDR(11) + a) == FLASHSIM_WORD_WEAK;
+	}
+	cr_assert_gt(weak, 0);
+	for (uint32_t a = 0; a < FLBOOT_SECTOR_SIZE; a += 32) {
+		cr_assert_eq(flashsim_program(fs, SEC_ADDR(11) + a, w), 0);
+		cr_assert_eq(flashsim_read(fs, SEC_ADDR(11) + a, r, 32), 0);
+		bad += memcmp(r, w, 32) != 0;
+	}
+	cr_assert_eq(bad, weak, "every weak word programs wrong");
+	flashsim_close(fs);
+}
+
+Test(flashsim_torn, erases_fail_past_the_endurance)
+{
+	flashsim *fs;
+	flashsim_stats st;
+
+	cr_assert_eq(flashsim_open(&fs, NULL), 0);
+	flashsim_set_endurance(fs, 3);
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(flashsim_erase(fs, 5), 0);
+	cr_assert_eq(flashsim_erase(fs, 5), FLBOOT_E_FLASH, "the 4th erase of a 3-cycle sector fails");
+	cr_assert_eq(flashsim_erase(fs, 6), 0, "other sectors wear on their own");
+	cr_assert_eq(flashsim_erase_start(fs, 5), FLBOOT_E_FLASH);
+	flashsim_get_stats(fs, &st);
+	cr_assert_eq(st.sector_erases[5], 5);
+	flashsim_close(fs);
+}

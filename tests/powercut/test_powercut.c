@@ -5,7 +5,9 @@
  * start state, run it once uncut and record every flash operation. A power
  * cut leaves nothing but the flash, so the flash after a cut at operation i
  * is the start state with operations 1..i-1 done and operation i done not
- * at all (before), torn (during) or whole (after). For every operation and
+ * at all (before), torn (during: by turns ECC-corrupt, miscorrected into
+ * wrong data without an ECC error, or weak: reads erased, does not program
+ * cleanly) or whole (after). For every operation and
  * every phase that flash is built, a fresh core boots from it, and the
  * invariants are checked:
  *   - the unit runs exactly the old or exactly the new pair, verified, or
@@ -413,12 +415,14 @@ static void record_recovery(unit *u, const scenario *s, const void *snap, size_t
 }
 
 /* The flash a cut at ops[i] in phase leaves, from snap = the flash before
- * ops[i]; into u's flash. */
-static void cut_flash(unit *u, const void *snap, size_t len, const unit_op *op, int phase, uint64_t seed)
+ * ops[i]; into u's flash. A torn operation leaves, by turns, ECC errors,
+ * miscorrected words that read wrong without one, and weak words that read
+ * erased but do not program cleanly (flashsim_torn). */
+static void cut_flash(unit *u, const void *snap, size_t len, const unit_op *op, int phase, uint64_t seed, int torn)
 {
 	cr_assert_eq(flashsim_restore(u->fs, snap, len), 0);
 	flashsim_power_on(u->fs);
-	flashsim_arm_cut(u->fs, 1, phase, seed);
+	flashsim_arm_cut_torn(u->fs, 1, phase, seed, torn);
 	unit_apply_op(u->fs, op);
 	cr_assert(CUT(u));
 	flashsim_power_on(u->fs);
@@ -450,7 +454,7 @@ static void stack(unit *u, flashsim *work, const scenario *s, sweep *w, const vo
 		if (i % stride == stride / 2) {
 			int phase = (int)(k++ % 3u);
 			cr_assert_eq(flashsim_snapshot(work, &before, &blen), 0);
-			cut_flash(u, before, blen, &ops[i], phase, i * 7u + (uint64_t)level);
+			cut_flash(u, before, blen, &ops[i], phase, i * 7u + (uint64_t)level, (int)((i + (size_t)level) % 3u));
 			snprintf(at, sizeof at, "%s, recovery op %zu %s", where, i + 1, phase_name[phase]);
 			cr_assert_eq(flashsim_snapshot(u->fs, &after_cut, &alen), 0);
 			what = invariant(u, s, &c);
@@ -529,7 +533,7 @@ static void run_sweep(const scenario *s)
 			check c = { 1, 0, 0 };
 			c.confirmed_ok = confirm_at != NONE && (i > confirm_at || (i == confirm_at && phase == FLASHSIM_CUT_AFTER));
 			c.expiry = full || (i + (size_t)phase) % 4u == 0;
-			cut_flash(u, before, blen, &ops[i], phase, i * 3u + (uint64_t)phase);
+			cut_flash(u, before, blen, &ops[i], phase, i * 3u + (uint64_t)phase, (int)(i % 3u));
 			u->flags = flags0;
 			cr_assert_eq(flashsim_snapshot(u->fs, &after_cut, &alen), 0);
 			snprintf(at, sizeof at, "op %zu %s", i + 1, phase_name[phase]);

@@ -26,6 +26,8 @@ struct flashsim {
 	uint64_t since_arm; /* ops counted since flashsim_arm_cut */
 	uint64_t cut_at;    /* 0: no cut armed */
 	int cut_phase;
+	int cut_torn;       /* enum flashsim_torn of the armed cut */
+	uint32_t endurance; /* erase cycles per sector before erases fail, 0 = no limit */
 	uint64_t rng;
 	int unpowered;
 	int real_timing;
@@ -128,15 +130,23 @@ static int64_t book(flashsim *fs, int b, uint32_t us)
 	return fs->bank_end_ns[b];
 }
 
-/* Count the busy time and, with real timing, book it; block != 0 sleeps
- * until the operation's end. */
+/* Count the busy time and, with real timing, book it; block != 0 waits
+ * for the operation's end. A wait of less than SLEEP_QUANTUM_NS returns at
+ * once: the schedule is absolute, so the next operation starts at this
+ * one's modelled end anyway, and the caller is never more than the quantum
+ * ahead of the model. That is one sleep per five 200 us programs instead of
+ * one per program: far fewer wake-ups, which a loaded host serves late. */
+#define SLEEP_QUANTUM_NS 1000000ll
+
 static void busy(flashsim *fs, int b, uint32_t us, int block)
 {
+	int64_t end;
+
 	fs->stats.bank_busy_us[b] += us;
 	if (!fs->real_timing)
 		return;
-	book(fs, b, us);
-	if (block)
+	end = book(fs, b, us);
+	if (block && end - mono_ns() > SLEEP_QUANTUM_NS)
 		sleep_bank(fs, b);
 }
 
@@ -332,7 +342,7 @@ int flashsim_read(void *ctx, uint32_t addr, void *buf, uint32_t len)
 static int erase_op(flashsim *fs, uint32_t sector, int block)
 {
 	uint32_t first = sector * WORDS_PER_SECTOR, w, us;
-	int cut;
+	int cut, worn;
 
 	if (fs->unpowered) {
 		fs->stats.failed++;
@@ -354,11 +364,25 @@ static int erase_op(flashsim *fs, uint32_t sector, int block)
 		fs->stats.failed++;
 		return FLBOOT_E_FLASH;
 	}
+	worn = fs->endurance && fs->stats.sector_erases[sector] >= fs->endurance;
 	fs->stats.sector_erases[sector]++;
 	us = cut && fs->cut_phase == FLASHSIM_CUT_DURING ? FLASHSIM_ERASE_US / 2 : FLASHSIM_ERASE_US;
 	busy(fs, bank_of_sector(sector), us, block || cut);
-	if (cut && fs->cut_phase == FLASHSIM_CUT_DURING) {
-		/* torn erase: each word independently done, untouched or corrupt */
+	if (worn) {
+		/* past its endurance: the erase fails and leaves the sector as it
+		 * was but for a seeded scatter of words it could not hold */
+		for (w = first; w < first + WORDS_PER_SECTOR; w++)
+			if (rng_next(&fs->rng) % 8 == 0)
+				fs->state[w] = FLASHSIM_WORD_WEAK;
+	} else if (cut && fs->cut_phase == FLASHSIM_CUT_DURING && fs->cut_torn == FLASHSIM_TORN_WEAK) {
+		/* reads blank everywhere, but much of it is not reliably erased */
+		memset(fs->data + (size_t)first * WORD, 0xFF, FLBOOT_SECTOR_SIZE);
+		for (w = first; w < first + WORDS_PER_SECTOR; w++)
+			fs->state[w] = rng_next(&fs->rng) % 2 ? FLASHSIM_WORD_WEAK : FLASHSIM_WORD_ERASED;
+	} else if (cut && fs->cut_phase == FLASHSIM_CUT_DURING) {
+		/* torn erase: each word independently done, untouched or garbage,
+		 * flagged by the ECC (FLASHSIM_TORN_ECC) or miscorrected into
+		 * data that reads without an error (FLASHSIM_TORN_MISCORRECT) */
 		for (w = first; w < first + WORDS_PER_SECTOR; w++) {
 			switch (rng_next(&fs->rng) % 3) {
 			case 0:
@@ -369,7 +393,8 @@ static int erase_op(flashsim *fs, uint32_t sector, int block)
 				break;
 			default:
 				fill_random(&fs->rng, fs->data + (size_t)w * WORD, WORD);
-				fs->state[w] = FLASHSIM_WORD_CORRUPT;
+				fs->state[w] = fs->cut_torn == FLASHSIM_TORN_MISCORRECT ? FLASHSIM_WORD_PROGRAMMED
+				                                                         : FLASHSIM_WORD_CORRUPT;
 				break;
 			}
 		}
@@ -387,6 +412,10 @@ static int erase_op(flashsim *fs, uint32_t sector, int block)
 			fs->stats.failed++;
 			return FLBOOT_E_FLASH;
 		}
+	}
+	if (worn) {
+		fs->stats.failed++;
+		return FLBOOT_E_FLASH;
 	}
 	return 0;
 }
@@ -430,6 +459,20 @@ uint64_t flashsim_busy_left_us(const flashsim *fs, uint32_t bank)
 	return left > 0 ? (uint64_t)(left + 999) / 1000u : 0;
 }
 
+/* Make a word differ from what was meant: one bit that should be 0 stays
+ * 1 (a word of all 0xFF has none: it is left as it is). */
+static void wrong_bit(uint8_t *p)
+{
+	uint32_t i;
+
+	for (i = 0; i < WORD; i++) {
+		if (p[i] != 0xFFu) {
+			p[i] = (uint8_t)(p[i] | (uint8_t)(~p[i] & -(~p[i])));
+			return;
+		}
+	}
+}
+
 int flashsim_program(void *ctx, uint32_t addr, const uint8_t word[32])
 {
 	flashsim *fs = ctx;
@@ -459,16 +502,35 @@ int flashsim_program(void *ctx, uint32_t addr, const uint8_t word[32])
 	}
 	fs->stats.word_programs++;
 	busy(fs, off < FLBOOT_BANK_SIZE ? 0 : 1, FLASHSIM_PROGRAM_US, 1);
-	if (cut && fs->cut_phase == FLASHSIM_CUT_DURING) {
-		/* torn: some bits of the new word landed, the ECC did not */
+	if (cut && fs->cut_phase == FLASHSIM_CUT_DURING && fs->cut_torn == FLASHSIM_TORN_WEAK &&
+	    fs->state[w] == FLASHSIM_WORD_ERASED) {
+		/* torn before any bit landed: reads erased, programs badly */
+		fs->state[w] = FLASHSIM_WORD_WEAK;
+		rc = FLBOOT_E_FLASH;
+	} else if (cut && fs->cut_phase == FLASHSIM_CUT_DURING) {
+		/* torn: some bits of the new word landed, the ECC did not; the
+		 * word reads with an ECC error, or (FLASHSIM_TORN_MISCORRECT) the
+		 * ECC "corrects" it into wrong data that reads without one */
 		uint8_t noise[WORD];
 		uint32_t i;
 
 		fill_random(&fs->rng, noise, sizeof(noise));
 		for (i = 0; i < WORD; i++)
 			fs->data[off + i] &= (uint8_t)(word[i] | noise[i]);
-		fs->state[w] = FLASHSIM_WORD_CORRUPT;
+		if (fs->cut_torn == FLASHSIM_TORN_MISCORRECT) {
+			if (memcmp(fs->data + off, word, WORD) == 0)
+				wrong_bit(fs->data + off);
+			fs->state[w] = FLASHSIM_WORD_PROGRAMMED;
+		} else {
+			fs->state[w] = FLASHSIM_WORD_CORRUPT;
+		}
 		rc = FLBOOT_E_FLASH;
+	} else if (fs->state[w] == FLASHSIM_WORD_WEAK) {
+		/* not reliably erased: the program reports success, but some bits
+		 * do not take (reads back wrong, without an ECC error) */
+		memcpy(fs->data + off, word, WORD);
+		wrong_bit(fs->data + off);
+		fs->state[w] = FLASHSIM_WORD_PROGRAMMED;
 	} else if (fs->state[w] != FLASHSIM_WORD_ERASED) {
 		/* second program without erase: the chip writes, the ECC breaks */
 		uint32_t i;
@@ -511,10 +573,21 @@ int flashsim_word_state(const flashsim *fs, uint32_t addr)
 
 void flashsim_arm_cut(flashsim *fs, uint64_t op_number, int phase, uint64_t seed)
 {
+	flashsim_arm_cut_torn(fs, op_number, phase, seed, FLASHSIM_TORN_ECC);
+}
+
+void flashsim_arm_cut_torn(flashsim *fs, uint64_t op_number, int phase, uint64_t seed, int torn)
+{
 	fs->since_arm = 0;
 	fs->cut_at = op_number;
 	fs->cut_phase = phase;
+	fs->cut_torn = torn;
 	fs->rng = seed;
+}
+
+void flashsim_set_endurance(flashsim *fs, uint32_t cycles)
+{
+	fs->endurance = cycles;
 }
 
 int flashsim_cut_happened(const flashsim *fs)
@@ -557,7 +630,7 @@ int flashsim_restore(flashsim *fs, const void *buf, size_t len)
 	if (len != FLASHSIM_STATE_BYTES || memcmp(p, file_magic, sizeof(file_magic)) != 0)
 		return -EINVAL;
 	for (w = 0; w < FLASHSIM_WORDS; w++)
-		if (p[DATA_OFF + FLBOOT_FLASH_SIZE + w] > FLASHSIM_WORD_CORRUPT)
+		if (p[DATA_OFF + FLBOOT_FLASH_SIZE + w] > FLASHSIM_WORD_WEAK)
 			return -EINVAL;
 	memcpy(fs->data, p + DATA_OFF, FLBOOT_FLASH_SIZE);
 	memcpy(fs->state, p + DATA_OFF + FLBOOT_FLASH_SIZE, FLASHSIM_WORDS);

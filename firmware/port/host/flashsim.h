@@ -37,6 +37,24 @@ enum flashsim_word_state {
 	FLASHSIM_WORD_ERASED = 0,     /* reads 0xFF, may be programmed */
 	FLASHSIM_WORD_PROGRAMMED = 1, /* programmed since the last erase */
 	FLASHSIM_WORD_CORRUPT = 2,    /* double ECC error: reads fail */
+	/** reads its data (0xFF) without error but is not reliably erased: a
+	 *  program reports success and leaves wrong data (a torn program or
+	 *  erase of kind FLASHSIM_TORN_WEAK, a worn-out sector) */
+	FLASHSIM_WORD_WEAK = 3,
+};
+
+/** What a cut DURING an operation leaves (the chip does all of these). */
+enum flashsim_torn {
+	/** a torn program leaves noise with an ECC error; a torn erase a mix
+	 *  of erased, old and ECC-corrupt words (the default) */
+	FLASHSIM_TORN_ECC = 0,
+	/** the same, but the ECC miscorrects: the garbage reads back as wrong
+	 *  data without an error */
+	FLASHSIM_TORN_MISCORRECT = 1,
+	/** a torn program leaves a word that reads 0xFF but cannot be
+	 *  programmed cleanly; a torn erase a sector that reads blank
+	 *  everywhere but is not reliably erased (weak words) */
+	FLASHSIM_TORN_WEAK = 2,
 };
 
 /** Where in an operation an armed power cut strikes. */
@@ -128,6 +146,15 @@ int flashsim_word_state(const flashsim *fs, uint32_t addr);
  *  operation returns FLBOOT_E_FLASH for BEFORE/DURING and 0 for AFTER.
  *  op_number 0 disarms. */
 void flashsim_arm_cut(flashsim *fs, uint64_t op_number, int phase, uint64_t seed);
+
+/** flashsim_arm_cut with the kind of damage a DURING cut leaves
+ *  (enum flashsim_torn); flashsim_arm_cut is FLASHSIM_TORN_ECC. */
+void flashsim_arm_cut_torn(flashsim *fs, uint64_t op_number, int phase, uint64_t seed, int torn);
+
+/** End of life: once a sector has been erased cycles times since open, its
+ *  erases fail (FLBOOT_E_FLASH; the sector keeps its contents but some
+ *  words turn weak). 0 (default): no limit. */
+void flashsim_set_endurance(flashsim *fs, uint32_t cycles);
 
 /** 1 once an armed cut has struck (until flashsim_power_on), else 0. */
 int flashsim_cut_happened(const flashsim *fs);
