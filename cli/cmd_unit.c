@@ -5,10 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "args.h"
 #include "cli.h"
+#include "error_internal.h"
 #include "unit_json.h"
 #include "flasher.h"
 #include "progress.h"
@@ -23,18 +26,25 @@ typedef struct unit_args {
 	int bootloader;
 	int no_reboot;
 	const char *record;
-	long timeout_ms;
+	long timeout_ms;         /* --timeout: the whole command */
+	long request_timeout_ms; /* --request-timeout: per-request floor */
+	long retries;            /* --retries: per request, -1 = library default */
 	long wait_confirm_ms;
 } unit_args;
 
 /* Options every unit command takes. */
 #define UNIT_OPT_JSON(a, text) CLI_OPT_FLAG("json", 0, &(a).json, text)
-#define UNIT_OPT_TIMEOUT(a) \
-	CLI_OPT_INT("timeout", &(a).timeout_ms, "MS", 1, 3600000, "per-request timeout floor (default 1000)")
+#define UNIT_OPT_TIMEOUT(a)                                                                                  \
+	CLI_OPT_INT("timeout", &(a).timeout_ms, "MS", 1, 86400000,                                             \
+	            "give up after MS in total, connecting included\n(exit 17; default: no limit)"),               \
+	        CLI_OPT_INT("request-timeout", &(a).request_timeout_ms, "MS", 1, 3600000,                      \
+	                    "per-request timeout floor (default 1000)"),                                       \
+	        CLI_OPT_INT("retries", &(a).retries, "N", 0, 100, "retransmissions per request (default 8)")
 #define UNIT_OPT_RECORD(a) CLI_OPT_STRING("record", 0, &(a).record, "FILE", "record every byte on the link to FILE")
 
 static int parse_args(const cli_spec *spec, int argc, char **argv, unit_args *a)
 {
+	a->retries = -1;
 	int rc = cli_parse(spec, argc, argv, a->pos, &a->npos);
 	return rc == CLI_PARSED_HELP ? -1 : rc;
 }
@@ -111,45 +121,104 @@ static int fail(const unit_args *a, int err, const char *what)
 	return cli_fail(err, what);
 }
 
-/* Ctrl-C cancels the running operation cleanly (the library returns
- * FLASHER_ECANCELLED and the unit keeps its durable progress). */
+/* Stopping (docs/cli.md): SIGINT, SIGTERM, SIGHUP, SIGPIPE and the --timeout
+ * alarm cancel the running operation; the library then leaves the unit
+ * usable (back in its application before activation, staged bytes kept)
+ * and its detail says where the unit is, printed as the last line. While
+ * connecting nothing has been changed: the process ends at once. After
+ * activation the first signal only says that the unit is installing the
+ * new firmware; the outcome is still awaited and reported. */
 static flasher_session *volatile sig_session;
+static volatile sig_atomic_t sig_connecting, sig_committed, sig_stops, sig_timed_out;
+static const char *sig_port;
+static long sig_timeout_ms;
 
-static void on_sigint(int sig)
+static void say(const char *a, const char *b, const char *c)
 {
-	(void)sig;
+	/* write(2) only: this runs in a signal handler */
+	(void)!write(2, a, strlen(a));
+	(void)!write(2, b, strlen(b));
+	(void)!write(2, c, strlen(c));
+}
+
+static void on_stop(int sig)
+{
+	if (sig == SIGALRM)
+		sig_timed_out = 1;
+	sig_stops++;
+	if (sig_connecting) {
+		if (sig == SIGALRM)
+			say("flasher: ", sig_port, ": no unit answered within --timeout; nothing was changed [FLASHER_ETIMEOUT]\n");
+		else
+			say("flasher: ", sig_port, ": cancelled while connecting; nothing was changed [FLASHER_ECANCELLED]\n");
+		_exit(cli_exit_code(sig == SIGALRM ? FLASHER_ETIMEOUT : FLASHER_ECANCELLED));
+	}
+	if (sig_committed && sig_stops == 1 && sig != SIGALRM) {
+		say("flasher: ", sig_port,
+		    ": the unit is installing the new firmware (already activated); waiting for the outcome "
+		    "(stop again to stop waiting)\n");
+		return;
+	}
 	if (sig_session)
 		flasher_session_cancel(sig_session);
 }
 
-static void catch_sigint(flasher_session *s)
+static void catch_signals(const unit_args *a)
 {
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
-	sig_session = s;
-	sa.sa_handler = s ? on_sigint : SIG_DFL;
+	sa.sa_handler = on_stop;
 	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	sig_port = a->pos[0];
+	sig_timeout_ms = a->timeout_ms;
+	const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGALRM};
+	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+		sigaction(sigs[i], &sa, NULL);
+	if (a->timeout_ms) {
+		struct itimerval it = {{0, 0}, {a->timeout_ms / 1000, (a->timeout_ms % 1000) * 1000}};
+		setitimer(ITIMER_REAL, &it, NULL);
+	}
 }
 
 static int open_unit(const unit_args *a, flasher_session **s)
 {
 	flasher_session_options o = FLASHER_SESSION_OPTIONS_INIT;
-	if (a->timeout_ms)
-		o.timeout_ms = (int)a->timeout_ms;
+	if (a->request_timeout_ms)
+		o.timeout_ms = (int)a->request_timeout_ms;
+	if (a->retries >= 0)
+		o.retries = (int)a->retries;
 	o.record_path = a->record;
+	catch_signals(a);
+	if (cli_verbosity >= 0)
+		fprintf(stderr, "connecting to %s...\n", a->pos[0]);
+	sig_connecting = 1;
 	int err = flasher_session_open(s, a->pos[0], &o);
-	if (err)
-		return err;
-	catch_sigint(*s);
-	return 0;
+	if (!err)
+		sig_session = *s;
+	sig_connecting = 0;
+	if (!err && sig_stops) /* asked while the open returned */
+		flasher_session_cancel(*s);
+	return err;
 }
 
 static void close_unit(flasher_session *s)
 {
-	catch_sigint(NULL);
+	struct itimerval off = {{0, 0}, {0, 0}};
+	setitimer(ITIMER_REAL, &off, NULL);
+	sig_session = NULL;
 	flasher_session_close(s);
+}
+
+/* A cancelled operation (signal, --timeout): the library's detail says where
+ * the unit is; --timeout reports as FLASHER_ETIMEOUT. */
+static int stopped_code(int err)
+{
+	if (err == FLASHER_ECANCELLED && sig_timed_out) {
+		char detail[600];
+		snprintf(detail, sizeof detail, "%s", flasher_error_last());
+		return flasher__error(FLASHER_ETIMEOUT, "gave up after --timeout %ld ms: %s", sig_timeout_ms, detail);
+	}
+	return err;
 }
 
 /* ---- commands ------------------------------------------------------------- */
@@ -177,7 +246,7 @@ int cmd_info(int argc, char **argv)
 	flasher_unit_info u;
 	err = flasher_session_info(s, &u);
 	if (err) {
-		rc = fail(&a, err, a.pos[0]);
+		rc = fail(&a, stopped_code(err), a.pos[0]);
 		close_unit(s);
 		return rc;
 	}
@@ -194,6 +263,18 @@ static double seconds_since(const struct timespec *t0)
 	struct timespec t1;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* Progress, and the point of no return for signals: from ACTIVATE on the
+ * unit installs the new firmware whatever the host does. A stop that came
+ * before the operation started cancels it at its first report. */
+static int update_progress(const flasher_progress *p, void *payload)
+{
+	if (p->phase == FLASHER_PHASE_ACTIVATE) /* REBOOT also comes before it (into the bootloader) */
+		sig_committed = 1;
+	if (sig_stops && (!sig_committed || sig_stops >= 2))
+		return -1;
+	return cli_progress_cb(p, payload);
 }
 
 int cmd_update(int argc, char **argv)
@@ -233,7 +314,7 @@ int cmd_update(int argc, char **argv)
 	cli_progress prog;
 	cli_progress_init(&prog, a.json, cli_verbosity < 0);
 	flasher_update_options uo = FLASHER_UPDATE_OPTIONS_INIT;
-	uo.progress = cli_progress_cb;
+	uo.progress = update_progress;
 	uo.payload = &prog;
 	uo.compress = !a.no_compress;
 	uo.no_reboot = a.no_reboot;
@@ -248,7 +329,7 @@ int cmd_update(int argc, char **argv)
 	if (err) {
 		char what[300];
 		snprintf(what, sizeof what, "update of %s to %s", a.pos[0], ver);
-		rc = fail(&a, err, what);
+		rc = fail(&a, stopped_code(err), what);
 	} else if (a.json) {
 		cJSON *o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "event", "done");
@@ -298,8 +379,8 @@ static int simple_command(int argc, char **argv, const char *summary, const char
 	        CLI_OPT_FLAG("bootloader", 0, &a.bootloader, "stay in the bootloader after the reboot"),
 	        CLI_END,
 	};
-	if (which != 2)
-		opts[3] = (cli_opt)CLI_END;
+	if (which != 2) /* --bootloader is reboot's only */
+		opts[sizeof opts / sizeof opts[0] - 2] = (cli_opt)CLI_END;
 	const cli_spec spec = {argv[0], "PORT", 1, 1, summary, desc, opts, NULL};
 	int rc = parse_args(&spec, argc, argv, &a);
 	if (rc)
@@ -321,7 +402,7 @@ static int simple_command(int argc, char **argv, const char *summary, const char
 	if (err) {
 		char msg[300];
 		snprintf(msg, sizeof msg, "%s %s", what, a.pos[0]);
-		rc = fail(&a, err, msg);
+		rc = fail(&a, stopped_code(err), msg);
 	} else if (a.json) {
 		cJSON *o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "event", "done");

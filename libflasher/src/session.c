@@ -498,6 +498,7 @@ static int session_new(flasher_session **out, const flasher_session_options *opt
 	flasher__client_init(&s->c, &s->cancel);
 	s->c.log = &s->log;
 	*out = s;
+	flasher_error_clear();
 	return 0;
 }
 
@@ -529,6 +530,7 @@ int flasher_session_open(flasher_session **out, const char *port, const flasher_
 		return flasher__error_wrap(err, "%s", port);
 	}
 	*out = s;
+	flasher_error_clear();
 	return 0;
 }
 
@@ -562,6 +564,7 @@ int flasher_session_open_transport(flasher_session **out, flasher_transport *t, 
 		return err;
 	}
 	*out = s;
+	flasher_error_clear();
 	return 0;
 }
 
@@ -594,6 +597,8 @@ static int op_begin(flasher_session *s)
 {
 	if (!s)
 		return flasher__error(FLASHER_EINVAL, "no session");
+	/* a cancel asked between two operations was for the one before */
+	atomic_store(&s->cancel, 0);
 	if (!s->t) {
 		int err = wait_unit(s, judge_any, NULL, flasher__now_ms() + s->opts.reconnect_timeout_ms, "reconnecting");
 		if (err)
@@ -606,6 +611,8 @@ static int op_end(flasher_session *s, int err)
 {
 	if (err == FLASHER_ECANCELLED)
 		atomic_store(&s->cancel, 0);
+	if (!err)
+		flasher_error_clear(); /* no stale detail after a success */
 	/* a link that failed is reopened by the next operation */
 	if (err == FLASHER_EDISCONNECTED || err == FLASHER_EIO)
 		close_link(s);
@@ -698,6 +705,9 @@ typedef struct update_ctx {
 	uint32_t want[3];           /* expected version per core (index = core), 0 = not in package */
 	int64_t trial_since;
 	int loader_answers;
+	/* for a cancel: where the unit was, and whether it is past the point of no return */
+	int left_app;               /* the update took the unit out of its application */
+	int activated;              /* ACTIVATE was sent (or the unit had this pair active already) */
 } update_ctx;
 
 static int report(update_ctx *u)
@@ -1196,6 +1206,7 @@ static int settle_trial(update_ctx *u, const flasher_package *pkg, const char *w
 		return 1;
 	}
 	/* every byte of this package is on the unit already */
+	u->activated = 1;
 	u->p.bytes_done = u->p.bytes_resumed = u->p.bytes_total;
 	u->res->resumed_bytes = u->res->payload_bytes;
 	if (u->uo->no_reboot && st == FLASHER_STATE_PENDING) {
@@ -1258,7 +1269,10 @@ static int do_update(update_ctx *u, const flasher_package *pkg)
 
 	/* (2) the application cannot receive images: go to the bootloader */
 	if (s->info.mode == FLASHER_MODE_APPLICATION) {
-		if ((err = phase(u, FLASHER_PHASE_REBOOT)) || (err = enter_bootloader(s)))
+		if ((err = phase(u, FLASHER_PHASE_REBOOT)))
+			return err;
+		u->left_app = 1;
+		if ((err = enter_bootloader(s)))
 			return err;
 		if ((err = check_compat(s, pkg)))
 			return err;
@@ -1281,6 +1295,7 @@ static int do_update(update_ctx *u, const flasher_package *pkg)
 	if ((err = phase(u, FLASHER_PHASE_ACTIVATE)))
 		return err;
 	flboot_activate_req ar = {cores};
+	u->activated = 1; /* from here on the unit may apply the new pair at any boot */
 	if ((err = request(s, FLBOOT_MSG_ACTIVATE, &ar, sizeof ar)))
 		return flasher__error_wrap(err, "activating");
 	if (u->uo->no_reboot) {
@@ -1331,6 +1346,60 @@ int flasher_session_update_sized(flasher_session *s, const flasher_package *pkg,
 	return err;
 }
 
+static int judge_application(flasher_session *s, const flasher_unit_info *u, void *arg)
+{
+	int *loader_answers = arg;
+	(void)s;
+	if (u->mode == FLASHER_MODE_APPLICATION)
+		return 1;
+	/* the first answers may come before the reset; then it stays: no application */
+	return ++*loader_answers >= 15 ? flasher__error(FLASHER_EDEVICE, "the unit stays in its bootloader") : 0;
+}
+
+/* A cancelled update (caller, signal, job.cancel): before activation the
+ * staged bytes stay on the unit for a resume, and a unit taken out of its
+ * application is sent back to it; after activation nothing is undone. The
+ * detail says in one line where the unit is and that re-running resumes. */
+static int after_cancel(update_ctx *u, const flasher_package *pkg)
+{
+	flasher_session *s = u->s;
+	char why[200], where[300], ver[16];
+	snprintf(why, sizeof why, "%s", flasher_error_last());
+	flasher_semver_format(flasher_package_version(pkg), ver, sizeof ver);
+	if (u->activated)
+		return flasher__error(FLASHER_ECANCELLED,
+		                      "%s; firmware %s was already activated: the unit is installing it and runs it from its "
+		                      "next boot (the outcome was not awaited; 'flasher info' shows it)", why, ver);
+	atomic_store(&s->cancel, 0); /* the way back runs; a second cancel stops it */
+	if (u->left_app) {
+		flboot_reboot_req rr = {FLBOOT_REBOOT_NORMAL};
+		int err = s->t ? request(s, FLBOOT_MSG_REBOOT, &rr, sizeof rr) : FLASHER_EDISCONNECTED;
+		if (err == FLASHER_EDISCONNECTED || err == FLASHER_EIO)
+			close_link(s);
+		int loader_answers = 0;
+		int64_t wait = s->opts.reconnect_timeout_ms < 10000 ? s->opts.reconnect_timeout_ms : 10000;
+		if (!err || answer_lost(err))
+			err = wait_unit(s, judge_application, &loader_answers, flasher__now_ms() + wait,
+			                "returning to the application");
+		char app[16];
+		flasher_semver_format(s->info.cm7_version ? s->info.cm7_version : s->info.cm4_version, app, sizeof app);
+		if (!err)
+			snprintf(where, sizeof where, "the unit runs its application %s again", app);
+		else if (err == FLASHER_ECANCELLED)
+			snprintf(where, sizeof where, "the unit was sent back to its application (not awaited)");
+		else
+			snprintf(where, sizeof where, "the unit stays in its bootloader (back to the application: %s)",
+			         flasher_error_last());
+	} else if (s->info.mode == FLASHER_MODE_BOOTLOADER) {
+		snprintf(where, sizeof where, "the unit stays in its bootloader, where the update found it");
+	} else {
+		snprintf(where, sizeof where, "the unit runs its application, untouched");
+	}
+	return flasher__error(FLASHER_ECANCELLED,
+	                      "%s: %s; %llu of %llu bytes of %s are staged on it: re-running the same update resumes", why,
+	                      where, (unsigned long long)u->p.bytes_done, (unsigned long long)u->p.bytes_total, ver);
+}
+
 static int update_full(flasher_session *s, const flasher_package *pkg, const flasher_update_options *opts,
                        flasher_update_result *result)
 {
@@ -1354,6 +1423,8 @@ static int update_full(flasher_session *s, const flasher_package *pkg, const fla
 	uint32_t retx0 = s ? s->c.retransmits : 0, tmo0 = s ? s->c.timeouts : 0;
 	if (!err)
 		err = do_update(u, pkg);
+	if (err == FLASHER_ECANCELLED)
+		err = after_cancel(u, pkg);
 	if (s) {
 		u->res->wire_bytes = wire_written(s) - wire0;
 		u->res->retransmits = s->c.retransmits - retx0;

@@ -257,7 +257,11 @@ FLASHER_API int flasher_session_rollback(flasher_session *s);
 FLASHER_API int flasher_session_reboot(flasher_session *s, int to_bootloader);
 
 /** Ask a running operation to stop; it returns FLASHER_ECANCELLED soon.
- *  Safe from any thread. @since 0.1 */
+ *  Safe from any thread and from a signal handler. Applies to the operation
+ *  running now only (a cancel between operations is dropped by the next).
+ *  An update cancelled before activation keeps the staged bytes and sends
+ *  the unit back to its application; the detail says where the unit is.
+ *  @since 0.1 */
 FLASHER_API void flasher_session_cancel(flasher_session *s);
 
 /** The port this session currently talks through; owned by s, valid until
