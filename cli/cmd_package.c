@@ -84,15 +84,18 @@ int cmd_pack(int argc, char **argv)
 	        CLI_OPT_FLAG("json", 0, &json, "print the summary as one JSON object"),
 	        CLI_END,
 	};
-	char desc[1024];
+	char desc[1536];
 	snprintf(desc, sizeof desc,
 	         "Builds one package file holding the firmware of one or both cores, ready to ship.\n"
 	         "FILE is an .elf from STM32CubeIDE / arm-none-eabi-gcc (its loadable segments are\n"
-	         "placed at their load addresses, gaps filled with 0xFF) or a raw .bin image; the\n"
-	         "contents decide, not the file name. Images run in place from either slot of their\n"
-	         "core, so the package holds a build for each slot: give both (--cm7 and --cm7-b), or\n"
-	         "one ELF linked with -Wl,--emit-relocs (pack relocates it to the other slot), or a\n"
-	         ".bin that runs from any address (its vector table points into no slot).\n"
+	         "placed at their load addresses, gaps filled with 0xFF), an Intel HEX or S-record\n"
+	         "file, or a raw .bin image; the contents decide, not the file name, and any other\n"
+	         "text file is refused. Every image's vector table must fit its core and slot\n"
+	         "(initial stack pointer in RAM, reset handler inside the image).\n"
+	         "Images run in place from either slot of their core, so the package holds a build\n"
+	         "for each slot: give both (--cm7 and --cm7-b), or one ELF linked with\n"
+	         "-Wl,--emit-relocs (pack relocates it to the other slot), or a .bin that runs\n"
+	         "from any address (its vector table points into no slot).\n"
 	         "Payload at most %u bytes (CM7) and %u bytes (CM4). Give at least one of --cm7/--cm4.\n"
 	         "Set SOURCE_DATE_EPOCH to make the package byte-for-byte reproducible.\n",
 	         (unsigned)FLBOOT_CORE_MAX_PAYLOAD(1u), (unsigned)FLBOOT_CORE_MAX_PAYLOAD(2u));

@@ -27,6 +27,9 @@
 
 #include "elf_load.h"
 #include "error_internal.h"
+#include "fwinput.h"
+#include "memimage.h"
+#include "vectors.h"
 #include "flasher/package.h"
 #include "flasher/sign.h"
 #include "flasher/version.h"
@@ -851,6 +854,9 @@ struct input {
 	uint8_t *data;
 	size_t len;
 	int elf;
+	int records;         /* Intel HEX or S-record: flat holds the payload */
+	uint8_t *flat;
+	size_t flat_len;
 	uint32_t slot;       /* 0: a .bin whose vector table points into no slot */
 	uint32_t reset;      /* .bin: the reset vector, for messages */
 };
@@ -865,6 +871,30 @@ static int in_slot_app(int core, uint32_t slot, uint32_t addr)
 	return addr >= slot + FLBOOT_HEADER_AREA && addr < slot + FLBOOT_CORE_SLOT_SIZE((unsigned)core);
 }
 
+/* An Intel HEX or S-record file: its records say where every byte goes,
+ * so the lowest address decides the slot, and every byte must lie in that
+ * slot's application area (one outside both slots gets the message for
+ * slot A, as an ELF does). */
+static int read_records(int core, flasher__fwinput_kind kind, struct input *in)
+{
+	flasher__memimage m = {0};
+	int err = kind == FLASHER__INPUT_IHEX ? flasher__ihex_parse(in->data, in->len, in->path, &m)
+	                                      : flasher__srec_parse(in->data, in->len, in->path, &m);
+	uint32_t lo = 0;
+	if (!err) {
+		in->slot = slot_a(core);
+		if (flasher__memimage_lowest(&m, &lo) == 0 && in_slot_app(core, slot_b(core), lo))
+			in->slot = slot_b(core);
+		err = flasher__memimage_flatten(&m, in->path, in->slot + FLBOOT_HEADER_AREA,
+		                                in->slot + FLBOOT_CORE_SLOT_SIZE((unsigned)core), &in->flat, &in->flat_len);
+	}
+	flasher__memimage_free(&m);
+	if (err)
+		return flasher__error_wrap(err, "%s image", core_name(core));
+	in->records = 1;
+	return 0;
+}
+
 static int read_input(int core, const char *path, struct input *in)
 {
 	const char *cn = core_name(core);
@@ -875,7 +905,13 @@ static int read_input(int core, const char *path, struct input *in)
 		return flasher__error_wrap(err, "%s image", cn);
 	if (in->len == 0)
 		return flasher__error(FLASHER_EFORMAT, "%s image '%s' is empty", cn, path);
-	in->elf = flasher__elf_is_elf(in->data, in->len);
+	const char *why;
+	flasher__fwinput_kind kind = flasher__fwinput_kind_of(in->data, in->len, &why);
+	if (kind == FLASHER__INPUT_REFUSED)
+		return flasher__error(FLASHER_EFORMAT, "%s image '%s' is %s", cn, path, why);
+	if (kind == FLASHER__INPUT_IHEX || kind == FLASHER__INPUT_SREC)
+		return read_records(core, kind, in);
+	in->elf = kind == FLASHER__INPUT_ELF;
 	uint32_t addr = 0;
 	if (in->elf) {
 		/* An ELF says where it is linked; one outside both slots gets
@@ -905,6 +941,10 @@ static int flatten(int core, struct input *in, struct build_image *bi)
 		int err = flasher__elf_load(in->data, in->len, in->path, base, end, &bi->payload, &bi->payload_size);
 		if (err)
 			return flasher__error_wrap(err, "%s image", cn);
+	} else if (in->records) {
+		bi->payload = in->flat;
+		bi->payload_size = in->flat_len;
+		in->flat = NULL;
 	} else {
 		bi->payload = malloc(in->len);
 		if (!bi->payload)
@@ -961,11 +1001,17 @@ static int load_core(int core, const char *file, const char *file_b, struct buil
 	if (!in[0].elf && in[0].slot) {
 		/* Raw bytes cannot be moved: their vector table pins them. */
 		int is_a = in[0].slot == slot_a(core);
+		char what[64];
+		if (in[0].records)
+			snprintf(what, sizeof what, "address records");
+		else
+			snprintf(what, sizeof what, "vector table (reset handler 0x%08X)", in[0].reset);
 		err = flasher__error(FLASHER_EFORMAT,
-		                     "%s image '%s': its vector table (reset handler 0x%08X) shows it is linked inside slot "
-		                     "%c (0x%08X), and a raw .bin cannot be moved to the other slot; give the slot %c "
-		                     "build too (%s FILE%s), or an ELF linked with -Wl,--emit-relocs",
-		                     cn, in[0].path, in[0].reset, is_a ? 'A' : 'B', in[0].slot, is_a ? 'B' : 'A',
+		                     "%s image '%s': its %s shows it is linked inside slot %c (0x%08X), and %s cannot be "
+		                     "moved to the other slot; give the slot %c build too (%s FILE%s), or an ELF linked "
+		                     "with -Wl,--emit-relocs",
+		                     cn, in[0].path, what, is_a ? 'A' : 'B', in[0].slot,
+		                     in[0].records ? "an Intel HEX or S-record file" : "a raw .bin", is_a ? 'B' : 'A',
 		                     is_a ? flag_of(core, 1) : flag_of(core, 0),
 		                     is_a ? "" : ", this file as the slot B build");
 		goto out;
@@ -1008,8 +1054,18 @@ static int load_core(int core, const char *file, const char *file_b, struct buil
 		*count = 2;
 	}
 out:
-	free(in[0].data);
-	free(in[1].data);
+	/* Every build, the derived one too, must start like an application
+	 * for its core and slot. */
+	for (size_t i = 0; i < *count && !err; i++)
+		err = flasher__vectors_check((unsigned)core, out[i].payload, out[i].payload_size,
+		                             out[i].slot ? out[i].slot + FLBOOT_HEADER_AREA : 0,
+		                             in[i].path ? in[i].path : in[0].path);
+	if (err)
+		*count = 0;
+	for (int i = 0; i < 2; i++) {
+		free(in[i].data);
+		free(in[i].flat);
+	}
 	return err;
 }
 

@@ -263,7 +263,10 @@ Test(package_sign, an_unsigned_package_reports_no_signer)
 	snprintf(bin, sizeof bin, "%s/fw.bin", dir);
 	snprintf(pkgp, sizeof pkgp, "%s/fw.pkg", dir);
 	FILE *f = fopen(bin, "wb");
-	fputs("0123456789abcdef", f);
+	/* binary test data (pack refuses text files as firmware) */
+	static const unsigned char data[16] = {0x01, 0x80, 0xfe, 0x00, 0x13, 0x37, 0xc0, 0xde,
+	                                       0x9a, 0x00, 0xff, 0x42, 0x7f, 0x11, 0x00, 0xa5};
+	fwrite(data, 1, sizeof data, f);
 	fclose(f);
 	o.product = "demo";
 	o.fw_version = "2.0.0";

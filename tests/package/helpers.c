@@ -91,6 +91,14 @@ void fill_code_like(uint8_t *buf, size_t len, uint32_t seed)
 	}
 }
 
+void put_vectors(uint8_t *buf, uint32_t sp, uint32_t reset)
+{
+	for (int i = 0; i < 4; i++) {
+		buf[i] = (uint8_t)(sp >> (8 * i));
+		buf[4 + i] = (uint8_t)(reset >> (8 * i));
+	}
+}
+
 void fill_random(uint8_t *buf, size_t len, uint32_t seed)
 {
 	uint32_t s = seed | 1;

@@ -16,6 +16,8 @@ void write_bytes(const char *path, const void *data, size_t len);
 uint8_t *read_bytes(const char *path, size_t *len);
 /* Code-like bytes (a small dictionary of words, compresses ~1.5x). */
 void fill_code_like(uint8_t *buf, size_t len, uint32_t seed);
+/* A Cortex-M vector table's first two words: initial SP and reset handler. */
+void put_vectors(uint8_t *buf, uint32_t sp, uint32_t reset);
 /* Bytes zlib cannot shrink. */
 void fill_random(uint8_t *buf, size_t len, uint32_t seed);
 /* Number of directory entries other than . and .. */

@@ -188,10 +188,13 @@ Test(cli_package, usage_errors_exit_2_and_help_exits_0)
 
 Test(cli_package, pack_json_summary_and_elf_input)
 {
-	uint8_t code[256];
+	uint8_t code[256], code_b[256];
 	fill_code_like(code, sizeof code, 33);
+	put_vectors(code, 0x30048000u, 0x08100481u); /* each build's vector table points into its slot */
+	memcpy(code_b, code, sizeof code);
+	put_vectors(code_b, 0x30048000u, 0x08180481u);
 	struct elf_seg seg = {1, 0x08100400, 0x08100400, code, sizeof code, 0};
-	struct elf_seg seg_b = {1, 0x08180400, 0x08180400, code, sizeof code, 0};
+	struct elf_seg seg_b = {1, 0x08180400, 0x08180400, code_b, sizeof code, 0};
 	size_t len;
 	uint8_t *elf = build_elf(&seg, 1, &len);
 	char *elfp = path_in(dir, "m4.elf"), *elfp_b = path_in(dir, "m4-b.elf");
