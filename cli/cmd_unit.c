@@ -30,7 +30,13 @@ typedef struct unit_args {
 	long request_timeout_ms; /* --request-timeout: per-request floor */
 	long retries;            /* --retries: per request, -1 = library default */
 	long wait_confirm_ms;
+	long wait_s;            /* --wait[=SECONDS]: -1 not given, 0 no limit */
+	int allow_older;
+	int allow_reinstall;
+	int dry_run;
 } unit_args;
+
+#define UNIT_ARGS_INIT {.wait_s = -1}
 
 /* Options every unit command takes. */
 #define UNIT_OPT_JSON(a, text) CLI_OPT_FLAG("json", 0, &(a).json, text)
@@ -41,6 +47,10 @@ typedef struct unit_args {
 	                    "per-request timeout floor (default 1000)"),                                       \
 	        CLI_OPT_INT("retries", &(a).retries, "N", 0, 100, "retransmissions per request (default 8)")
 #define UNIT_OPT_RECORD(a) CLI_OPT_STRING("record", 0, &(a).record, "FILE", "record every byte on the link to FILE")
+#define UNIT_OPT_WAIT(a)                                                                    \
+	CLI_OPT_OPTIONAL_INT("wait", &(a).wait_s, "SECONDS", 0, 86400, 0,                     \
+	                     "wait for the unit to appear (up to SECONDS; no value or\n0: " \
+	                     "no limit) instead of failing at once")
 
 static int parse_args(const cli_spec *spec, int argc, char **argv, unit_args *a)
 {
@@ -180,6 +190,20 @@ static void catch_signals(const unit_args *a)
 	}
 }
 
+/* Errors that mean "the unit is not there (yet)": --wait keeps trying. */
+static int unit_absent(int err)
+{
+	return err == FLASHER_ENOTFOUND || err == FLASHER_EDISCONNECTED || err == FLASHER_ETIMEOUT ||
+	       err == FLASHER_EIO || err == FLASHER_EPERM;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
 static int open_unit(const unit_args *a, flasher_session **s)
 {
 	flasher_session_options o = FLASHER_SESSION_OPTIONS_INIT;
@@ -191,11 +215,39 @@ static int open_unit(const unit_args *a, flasher_session **s)
 	catch_signals(a);
 	if (cli_verbosity >= 0)
 		fprintf(stderr, "connecting to %s...\n", a->pos[0]);
-	sig_connecting = 1;
-	int err = flasher_session_open(s, a->pos[0], &o);
+	int64_t deadline = a->wait_s > 0 ? now_ms() + a->wait_s * 1000 : 0;
+	int told = 0, err;
+	for (;;) {
+		sig_connecting = 1;
+		err = flasher_session_open(s, a->pos[0], &o);
+		sig_connecting = 0;
+		if (!err || sig_stops)
+			break;
+		/* --wait: the unit may not be plugged in, enumerated or
+		 * permitted yet (udev); ask again until it answers. */
+		if (a->wait_s < 0 || !unit_absent(err) || (deadline && now_ms() >= deadline))
+			return err;
+		if (!told) {
+			if (a->json) {
+				cJSON *ev = cJSON_CreateObject();
+				cJSON_AddStringToObject(ev, "event", "wait");
+				cJSON_AddStringToObject(ev, "port", a->pos[0]);
+				if (a->wait_s > 0)
+					cJSON_AddNumberToObject(ev, "timeout_s", (double)a->wait_s);
+				else
+					cJSON_AddNullToObject(ev, "timeout_s");
+				print_json(ev);
+			} else if (cli_verbosity >= 0)
+				fprintf(stderr, "waiting for %s%s...\n", a->pos[0], a->wait_s > 0 ? "" : " (no time limit)");
+			told = 1;
+		}
+		struct timespec pause = {0, 250 * 1000 * 1000};
+		nanosleep(&pause, NULL);
+		if (sig_stops)
+			return FLASHER_ECANCELLED; /* stopped while waiting: nothing was opened */
+	}
 	if (!err)
 		sig_session = *s;
-	sig_connecting = 0;
 	if (!err && sig_stops) /* asked while the open returned */
 		flasher_session_cancel(*s);
 	return err;
@@ -225,11 +277,12 @@ static int stopped_code(int err)
 
 int cmd_info(int argc, char **argv)
 {
-	unit_args a = {0};
+	unit_args a = UNIT_ARGS_INIT;
 	const cli_opt opts[] = {
 	        UNIT_OPT_JSON(a, "print one JSON object on stdout"),
 	        UNIT_OPT_TIMEOUT(a),
 	        UNIT_OPT_RECORD(a),
+	        UNIT_OPT_WAIT(a),
 	        CLI_END,
 	};
 	const cli_spec spec = {"info", "PORT", 1, 1, "Identity, versions and slots of a unit.",
@@ -277,9 +330,43 @@ static int update_progress(const flasher_progress *p, void *payload)
 	return cli_progress_cb(p, payload);
 }
 
+/* An update that wrote nothing: the unit already runs the version, or a
+ * dry run passed every check. */
+static int report_no_write(const unit_args *a, const flasher_update_result *r, const char *ver, const char *port)
+{
+	int dry = r->outcome == FLASHER_UPDATE_DRY_RUN;
+	if (a->json) {
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "event", "done");
+		cJSON_AddStringToObject(o, "outcome", dry ? "dry_run" : "already_running");
+		cJSON_AddStringToObject(o, "version", ver);
+		cJSON *old = cJSON_AddObjectToObject(o, "old");
+		flasher__json_add_version(old, "cm7", r->old_cm7_version);
+		flasher__json_add_version(old, "cm4", r->old_cm4_version);
+		cJSON_AddNumberToObject(o, "payload_bytes", (double)r->payload_bytes);
+		cJSON_AddNumberToObject(o, "sent_bytes", 0);
+		cJSON_AddItemToObject(o, "unit", unit_json(&r->after, port));
+		print_json(o);
+	} else if (cli_verbosity >= 0) {
+		char v7[16] = "none", v4[16] = "none";
+		if (r->old_cm7_version)
+			flasher_semver_format(r->old_cm7_version, v7, sizeof v7);
+		if (r->old_cm4_version)
+			flasher_semver_format(r->old_cm4_version, v4, sizeof v4);
+		if (dry)
+			printf("dry run: %s (cm7 %s, cm4 %s, %s) can take %s: every check passed, nothing written\n", port,
+			       v7, v4, flasher__boot_state_name(r->after.state), ver);
+		else
+			printf("%s is already running %s (confirmed): nothing to do (--allow-reinstall writes it "
+			       "again)\n",
+			       port, ver);
+	}
+	return CLI_EXIT_OK;
+}
+
 int cmd_update(int argc, char **argv)
 {
-	unit_args a = {0};
+	unit_args a = UNIT_ARGS_INIT;
 	const cli_opt opts[] = {
 	        UNIT_OPT_JSON(a, "one JSON object per line on stdout (events, result,\nerror)"),
 	        CLI_OPT_FLAG("no-compress", 0, &a.no_compress, "send DATA uncompressed"),
@@ -288,14 +375,26 @@ int cmd_update(int argc, char **argv)
 	        CLI_OPT_INT("wait-confirm", &a.wait_confirm_ms, "MS", 1, 3600000,
 	                    "how long the new firmware may take to confirm\n(default 10000)"),
 	        CLI_OPT_FLAG("no-reboot", 0, &a.no_reboot, "stop once the activation is recorded (it applies\nat the next reboot)"),
+	        CLI_OPT_FLAG("allow-older", 0, &a.allow_older,
+	                     "take a package older than the unit's firmware (a downgrade;\nrefused with exit 29 otherwise)"),
+	        CLI_OPT_FLAG("allow-reinstall", 0, &a.allow_reinstall,
+	                     "write the package even when the unit already runs its\nversion, confirmed (otherwise: nothing to do, exit 0)"),
+	        CLI_OPT_FLAG("dry-run", 0, &a.dry_run,
+	                     "run every check against the unit, write nothing, do not\nreboot it"),
+	        UNIT_OPT_WAIT(a),
 	        CLI_END,
 	};
 	const cli_spec spec = {"update", "PORT PKG", 2, 2, "Update a unit with a package.",
 	                       "Checks the package fits the unit (before any flash write), enters the bootloader,\n"
 	                       "sends every image (an interrupted update resumes where the unit has durable data),\n"
 	                       "verifies on the unit, activates both cores as a set, reboots and waits until the\n"
-	                       "unit runs the new version. Ctrl-C cancels cleanly.\n" PORT_HELP,
-	                       opts, "Exit 0 only when the unit runs and reports the new version; else 10 + |error|.\n"};
+	                       "unit runs the new version. Ctrl-C cancels cleanly.\n"
+	                       "A package older than the unit's firmware is refused unless --allow-older; the\n"
+	                       "version the unit already runs, confirmed, is not written again (\"already running\n"
+	                       "X\", exit 0, so a retry is always safe) unless --allow-reinstall.\n" PORT_HELP,
+	                       opts,
+	                       "Exit 0 when the unit runs and reports the new version (or already ran it, or the\n"
+	                       "dry run found nothing wrong); 29 for a refused downgrade; else 10 + |error|.\n"};
 	int rc = parse_args(&spec, argc, argv, &a);
 	if (rc)
 		return rc < 0 ? CLI_EXIT_OK : rc;
@@ -320,6 +419,9 @@ int cmd_update(int argc, char **argv)
 	uo.no_reboot = a.no_reboot;
 	if (a.wait_confirm_ms)
 		uo.wait_confirm_ms = (int)a.wait_confirm_ms;
+	uo.allow_older = a.allow_older;
+	uo.allow_reinstall = a.allow_reinstall;
+	uo.dry_run = a.dry_run;
 	flasher_update_result r;
 	err = flasher_session_update(s, pkg, &uo, &r);
 	cli_progress_finish(&prog);
@@ -330,9 +432,12 @@ int cmd_update(int argc, char **argv)
 		char what[300];
 		snprintf(what, sizeof what, "update of %s to %s", a.pos[0], ver);
 		rc = fail(&a, stopped_code(err), what);
+	} else if (r.outcome != FLASHER_UPDATE_UPDATED) {
+		rc = report_no_write(&a, &r, ver, flasher_session_port(s));
 	} else if (a.json) {
 		cJSON *o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "event", "done");
+		cJSON_AddStringToObject(o, "outcome", "updated");
 		cJSON_AddStringToObject(o, "version", ver);
 		cJSON *old = cJSON_AddObjectToObject(o, "old");
 		flasher__json_add_version(old, "cm7", r.old_cm7_version);
@@ -371,11 +476,12 @@ int cmd_update(int argc, char **argv)
 /* confirm / rollback / reboot: one operation, then the unit as it is now */
 static int simple_command(int argc, char **argv, const char *summary, const char *desc, int which)
 {
-	unit_args a = {0};
+	unit_args a = UNIT_ARGS_INIT;
 	cli_opt opts[] = {
 	        UNIT_OPT_JSON(a, "print the result as one JSON object on stdout"),
 	        UNIT_OPT_TIMEOUT(a),
 	        UNIT_OPT_RECORD(a),
+	        UNIT_OPT_WAIT(a),
 	        CLI_OPT_FLAG("bootloader", 0, &a.bootloader, "stay in the bootloader after the reboot"),
 	        CLI_END,
 	};

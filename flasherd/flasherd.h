@@ -98,6 +98,9 @@ struct job {
 	int max_attempts;
 	int no_reboot;
 	int compress;
+	int allow_older;     /* update.start policy (docs/daemon-api.md) */
+	int allow_reinstall;
+	int dry_run;
 	int cancel;          /* job.cancel asked */
 	int accepted;        /* its "queued" record is on disk: it may run */
 	int restarted;       /* began before a daemon restart: check the unit first */

@@ -133,6 +133,9 @@ static void add_job_fields(cJSON *r, const struct job *j)
 	cJSON_AddNumberToObject(r, "max_attempts", j->max_attempts);
 	cJSON_AddNumberToObject(r, "no_reboot", j->no_reboot);
 	cJSON_AddNumberToObject(r, "compress", j->compress);
+	cJSON_AddNumberToObject(r, "allow_older", j->allow_older);
+	cJSON_AddNumberToObject(r, "allow_reinstall", j->allow_reinstall);
+	cJSON_AddNumberToObject(r, "dry_run", j->dry_run);
 	if (j->resume_of)
 		cJSON_AddNumberToObject(r, "resume_of", (double)j->resume_of);
 	else

@@ -382,7 +382,18 @@ static void run_job(struct job *j, struct unit *u)
 		o.payload = j;
 		o.compress = j->compress;
 		o.no_reboot = j->no_reboot;
+		o.allow_older = j->allow_older;
+		o.allow_reinstall = j->allow_reinstall;
+		o.dry_run = j->dry_run;
 		rc = flasher_session_update(s, j->batch->pkg, &o, &res);
+		if (rc == 0 && res.outcome != FLASHER_UPDATE_UPDATED) {
+			char v[16];
+			flasher_semver_format(flasher_package_version(j->batch->pkg), v, sizeof v);
+			if (res.outcome == FLASHER_UPDATE_ALREADY_RUNNING)
+				snprintf(j->reason, sizeof j->reason, "already running %s (confirmed): nothing written", v);
+			else
+				snprintf(j->reason, sizeof j->reason, "dry run: the unit can take %s, nothing written", v);
+		}
 	}
 	char reason[512];
 	snprintf(reason, sizeof reason, "%s", rc ? flasher_error_last() : j->reason);
@@ -424,6 +435,9 @@ static void run_job(struct job *j, struct unit *u)
 		r->max_attempts = j->max_attempts;
 		r->no_reboot = j->no_reboot;
 		r->compress = j->compress;
+		r->allow_older = j->allow_older;
+		r->allow_reinstall = j->allow_reinstall;
+		r->dry_run = j->dry_run;
 		snprintf(r->old_version, sizeof r->old_version, "%s", j->old_version);
 	}
 	pthread_mutex_unlock(&d->lock);
@@ -684,6 +698,9 @@ int jobs_resume_from_history(void)
 		j->max_attempts = num_int(r, "max_attempts", 3, 1, 1000);
 		j->no_reboot = num_int(r, "no_reboot", 0, 0, 1);
 		j->compress = num_int(r, "compress", 1, 0, 1);
+		j->allow_older = num_int(r, "allow_older", 0, 0, 1);
+		j->allow_reinstall = num_int(r, "allow_reinstall", 0, 0, 1);
+		j->dry_run = num_int(r, "dry_run", 0, 0, 1);
 		const cJSON *ov = cJSON_GetObjectItem(r, "old_version");
 		if (cJSON_IsString(ov))
 			snprintf(j->old_version, sizeof j->old_version, "%s", ov->valuestring);

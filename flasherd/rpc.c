@@ -395,11 +395,14 @@ static int unit_incompatible(const struct unit *u, const flasher_package *pkg, c
 static cJSON *m_update_start(struct request *rq, struct rpc_error *err)
 {
 	const char *path = NULL;
-	int all = 0, no_reboot = 0, compress = 1;
+	int all = 0, no_reboot = 0, compress = 1, allow_older = 0, allow_reinstall = 0, dry_run = 0;
 	long long attempts = 3;
 	const cJSON *units = rq->params ? cJSON_GetObjectItemCaseSensitive(rq->params, "units") : NULL;
 	if (rpc_param_string(rq->params, "package", 1, &path, err) || rpc_param_bool(rq->params, "all", &all, err) ||
 	    rpc_param_bool(rq->params, "no_reboot", &no_reboot, err) || rpc_param_bool(rq->params, "compress", &compress, err) ||
+	    rpc_param_bool(rq->params, "allow_older", &allow_older, err) ||
+	    rpc_param_bool(rq->params, "allow_reinstall", &allow_reinstall, err) ||
+	    rpc_param_bool(rq->params, "dry_run", &dry_run, err) ||
 	    rpc_param_int(rq->params, "attempts", 0, 1, 20, &attempts, err))
 		return NULL;
 	if (units && !cJSON_IsNull(units)) {
@@ -503,6 +506,9 @@ static cJSON *m_update_start(struct request *rq, struct rpc_error *err)
 				j->max_attempts = (int)attempts;
 				j->no_reboot = no_reboot;
 				j->compress = compress;
+				j->allow_older = allow_older;
+				j->allow_reinstall = allow_reinstall;
+				j->dry_run = dry_run;
 				made[nmade++] = j;
 			}
 			batch_put_locked(b); /* the jobs hold it now */

@@ -28,6 +28,7 @@ static const struct {
 	{"FLASHER_EVERIFY", "verification failed"},
 	{"FLASHER_EROLLEDBACK", "the unit rolled back to its previous firmware"},
 	{"FLASHER_ETRIAL", "another firmware is pending or on trial on the unit"},
+	{"FLASHER_EDOWNGRADE", "the package is older than the unit's firmware"},
 };
 
 static _Thread_local char last_detail[512];

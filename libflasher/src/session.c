@@ -622,7 +622,7 @@ static int op_end(flasher_session *s, int err)
 /* The public struct sizes of the first version that had struct_size: a
  * caller's struct is never smaller. */
 #define UNIT_INFO_MIN_SIZE sizeof(flasher_unit_info)
-#define UPDATE_RESULT_MIN_SIZE sizeof(flasher_update_result)
+#define UPDATE_RESULT_MIN_SIZE offsetof(flasher_update_result, outcome)
 
 int flasher_session_info_sized(flasher_session *s, flasher_unit_info *out, size_t out_size)
 {
@@ -708,6 +708,7 @@ typedef struct update_ctx {
 	/* for a cancel: where the unit was, and whether it is past the point of no return */
 	int left_app;               /* the update took the unit out of its application */
 	int activated;              /* ACTIVATE was sent (or the unit had this pair active already) */
+	int outcome;                /* flasher_update_outcome */
 } update_ctx;
 
 static int report(update_ctx *u)
@@ -1234,6 +1235,44 @@ static int settle_trial(update_ctx *u, const flasher_package *pkg, const char *w
 	return 1;
 }
 
+/* The unit's firmware version of core, 0 if none. */
+static uint32_t unit_version(const flasher_unit_info *info, flasher_core core)
+{
+	return core == FLASHER_CORE_CM4 ? info->cm4_version : info->cm7_version;
+}
+
+/* Downgrades need allow_older; the version the unit already runs,
+ * confirmed, is not written again unless allow_reinstall (*outcome =
+ * FLASHER_UPDATE_ALREADY_RUNNING). Compared per core of the package. */
+static int check_policy(update_ctx *u, const flasher_package *pkg, int *outcome)
+{
+	const flasher_unit_info *info = &u->s->info;
+	int v2 = u->uo->version >= 2;
+	uint32_t want = flasher_package_version(pkg);
+	char a[16], b[16];
+	int same = 1;
+	*outcome = 0;
+	for (size_t i = 0; i < flasher_package_image_count(pkg); i++) {
+		flasher_package_image img;
+		int err = flasher_package_image(pkg, i, &img);
+		if (err)
+			return err;
+		uint32_t have = unit_version(info, img.core);
+		if (have > want && !(v2 && u->uo->allow_older)) {
+			flasher_semver_format(want, a, sizeof a);
+			flasher_semver_format(have, b, sizeof b);
+			return flasher__error(FLASHER_EDOWNGRADE,
+			                      "package %s is older than the %s firmware %s on the unit; allow a downgrade "
+			                      "explicitly (--allow-older)",
+			                      a, core_name(img.core), b);
+		}
+		same &= have == want;
+	}
+	if (same && info->state == FLASHER_STATE_CONFIRMED && !(v2 && u->uo->allow_reinstall))
+		*outcome = FLASHER_UPDATE_ALREADY_RUNNING;
+	return 0;
+}
+
 static int do_update(update_ctx *u, const flasher_package *pkg)
 {
 	flasher_session *s = u->s;
@@ -1261,11 +1300,36 @@ static int do_update(update_ctx *u, const flasher_package *pkg)
 		u->res->payload_bytes += img.payload_size;
 	}
 
-	/* a unit on trial (or pending): finish that update, or refuse another */
+	/* a unit on trial (or pending): finish that update, or refuse another
+	 * (a dry run only says which, it reboots nothing) */
 	char want[16];
 	flasher_semver_format(flasher_package_version(pkg), want, sizeof want);
-	if (settle_trial(u, pkg, want, &err))
+	int dry = u->uo->version >= 2 && u->uo->dry_run;
+	int settling = s->info.state == FLASHER_STATE_PENDING || s->info.state == FLASHER_STATE_TRIAL;
+	if (settling && (!dry || !unit_has_package(s, pkg)) && settle_trial(u, pkg, want, &err))
 		return err;
+
+	/* (1b) downgrade and reinstall policy, and the dry run's last checks:
+	 * still nothing written */
+	int outcome = 0;
+	if (!settling && (err = check_policy(u, pkg, &outcome)))
+		return err;
+	if (!outcome && dry)
+		outcome = FLASHER_UPDATE_DRY_RUN;
+	if (outcome == FLASHER_UPDATE_DRY_RUN) {
+		/* the build the unit would get for the slot it stages into */
+		for (size_t i = 0; i < n; i++) {
+			flasher_package_image img;
+			if ((err = flasher_package_image(pkg, i, &img)) ||
+			    (err = flasher_package_image_for(pkg, img.core, s->stage_addr[img.core == FLASHER_CORE_CM4], &img)))
+				return err;
+		}
+	}
+	if (outcome) {
+		u->outcome = outcome;
+		u->res->after = s->info;
+		return phase(u, FLASHER_PHASE_DONE);
+	}
 
 	/* (2) the application cannot receive images: go to the bootloader */
 	if (s->info.mode == FLASHER_MODE_APPLICATION) {
@@ -1430,6 +1494,7 @@ static int update_full(flasher_session *s, const flasher_package *pkg, const fla
 		u->res->retransmits = s->c.retransmits - retx0;
 		u->res->timeouts = s->c.timeouts - tmo0;
 	}
+	u->res->outcome = err ? 0 : u->outcome;
 	free(u);
 	return s ? op_end(s, err) : err;
 }

@@ -893,3 +893,79 @@ Test(daemon_fleet, cli_update_during_a_job_gets_ebusy)
 	cr_expect(strstr(out, "\"version\":\"1.9.0\"") && strstr(out, "\"state\":\"confirmed\""), "%s", out);
 	free(out);
 }
+
+/* update.start's policies: the same version again is done at once with
+ * nothing written, a dry run checks and writes nothing, a downgrade fails
+ * with FLASHER_EDOWNGRADE unless allow_older. */
+static cJSON *run_batch(struct h_client *c, const char *pkg, const char *extra)
+{
+	char params[800];
+	snprintf(params, sizeof params, "{\"package\":\"%s\",\"all\":true%s}", pkg, extra);
+	cJSON *r = h_call(c, "update.start", params, 15000);
+	cr_assert_not_null(h_result(r), "update.start failed: %s", r ? cJSON_PrintUnformatted(r) : "no answer");
+	double batch = h_num(h_result(r), "batch");
+	cJSON_Delete(r);
+	cJSON *jobs = h_wait_batch(c, batch, 120000);
+	cr_assert_not_null(jobs);
+	cJSON *first = cJSON_DetachItemFromArray(cJSON_GetObjectItem(jobs, "jobs"), 0);
+	cJSON_Delete(jobs);
+	cr_assert_not_null(first);
+	return first;
+}
+
+static double unit_version_major_minor(struct h_client *c)
+{
+	cJSON *r = h_call(c, "devices.list", "{\"all\":true}", 5000);
+	const cJSON *d = cJSON_GetArrayItem(cJSON_GetObjectItem(h_result(r), "devices"), 0);
+	const char *v = d ? h_str(d, "version") : "";
+	int a = 0, b = 0;
+	sscanf(v, "%d.%d", &a, &b);
+	cJSON_Delete(r);
+	return a + b / 10.0;
+}
+
+Test(daemon_fleet, update_start_takes_the_update_policies)
+{
+	start_fleet(1, NULL, &sub);
+	const char *p11 = h_make_package(&env, "p11.pkg", "1.1.0", 20 * 1024, 8 * 1024);
+	const char *p12 = h_make_package(&env, "p12.pkg", "1.2.0", 21 * 1024, 9 * 1024);
+	const char *p10 = h_make_package(&env, "p10.pkg", "1.0.0", 22 * 1024, 10 * 1024);
+	cJSON *j = run_batch(&sub, p11, "");
+	cr_assert_str_eq(h_str(j, "state"), "done", "%s", h_str(j, "reason"));
+	cJSON_Delete(j);
+
+	j = run_batch(&sub, p11, "");
+	cr_assert_str_eq(h_str(j, "state"), "done", "%s", h_str(j, "reason"));
+	cr_assert_not_null(strstr(h_str(j, "reason"), "already running 1.1.0"), "%s", h_str(j, "reason"));
+	cJSON_Delete(j);
+
+	j = run_batch(&sub, p12, ",\"dry_run\":true");
+	cr_assert_str_eq(h_str(j, "state"), "done", "%s", h_str(j, "reason"));
+	cr_assert_not_null(strstr(h_str(j, "reason"), "dry run"), "%s", h_str(j, "reason"));
+	cJSON_Delete(j);
+	cr_assert_eq(unit_version_major_minor(&sub), 1.1, "a dry run changed the unit's version");
+
+	j = run_batch(&sub, p10, "");
+	cr_assert_str_eq(h_str(j, "state"), "failed");
+	cr_assert_str_eq(h_str(j, "error"), "FLASHER_EDOWNGRADE", "%s", h_str(j, "reason"));
+	cr_assert_eq(h_num(j, "code"), -19);
+	cJSON_Delete(j);
+	cr_assert_eq(unit_version_major_minor(&sub), 1.1);
+
+	j = run_batch(&sub, p10, ",\"allow_older\":true");
+	cr_assert_str_eq(h_str(j, "state"), "done", "%s", h_str(j, "reason"));
+	cJSON_Delete(j);
+	cr_assert_eq(unit_version_major_minor(&sub), 1.0);
+
+	j = run_batch(&sub, p10, ",\"allow_reinstall\":true");
+	cr_assert_str_eq(h_str(j, "state"), "done", "%s", h_str(j, "reason"));
+	cr_assert_null(strstr(h_str(j, "reason"), "already running"), "%s", h_str(j, "reason"));
+	cr_assert_gt(h_num(j, "bytes"), 0);
+	cJSON_Delete(j);
+	/* A bad value is a params error. */
+	char params[600];
+	snprintf(params, sizeof params, "{\"package\":\"%s\",\"all\":true,\"dry_run\":\"yes\"}", p12);
+	cJSON *r = h_call(&sub, "update.start", params, 15000);
+	cr_assert_eq(h_error_code(r), -32602);
+	cJSON_Delete(r);
+}

@@ -62,7 +62,9 @@ Test(e2e_parallel, four_updates_at_once_resend_nothing, .fini = teardown, .timeo
 			cr_assert_neq(kids[i], -1);
 			if (kids[i] == 0) {
 				/* each child runs one real CLI process and keeps its output */
-				const char *args[] = {"update", dev[i].pty, pkg_path, "--json", NULL};
+				/* round 2 installs the same version again: ask for it
+				 * (the default would be "already running", nothing sent) */
+				const char *args[] = {"update", dev[i].pty, pkg_path, "--json", "--allow-reinstall", NULL};
 				char *text = NULL;
 				int rc = e2e_run_cli(args, &text, 120);
 				FILE *f = fopen(out[i], "w");

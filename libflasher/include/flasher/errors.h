@@ -44,9 +44,10 @@ typedef enum flasher_err {
 	/** the unit has another firmware pending or on trial: confirm, roll back
 	 *  or reboot it first (the detail names the command). @since 0.3 */
 	FLASHER_ETRIAL = -18,
+	FLASHER_EDOWNGRADE = -19,   /**< the package is older than the unit's firmware (allow_older). @since 0.4 */
 } flasher_err;
 
-#define FLASHER_ERR_COUNT 19
+#define FLASHER_ERR_COUNT 20
 
 /** Stable symbolic name of a code ("FLASHER_ECORRUPT"), "FLASHER_E?" if unknown. @since 0.1 */
 FLASHER_API const char *flasher_error_name(int code);

@@ -204,9 +204,31 @@ typedef struct flasher_update_options {
 	int compress;                /**< 1 (default): deflate DATA when the unit supports it */
 	int no_reboot;               /**< 1: stop after activation is recorded */
 	int wait_confirm_ms;         /**< after reboot, wait this long for the app to confirm (default 10000) */
+	/** 1: take a package older than the firmware on the unit (a downgrade);
+	 *  0 (default): refuse it with FLASHER_EDOWNGRADE before any write.
+	 *  @since 0.4 (version 2) */
+	int allow_older;
+	/** 1: write the package even when the unit already runs its version,
+	 *  confirmed; 0 (default): that update does nothing and succeeds with
+	 *  result->outcome FLASHER_UPDATE_ALREADY_RUNNING (so a retry is always
+	 *  safe). @since 0.4 (version 2) */
+	int allow_reinstall;
+	/** 1: connect and run every check against the unit (product, hardware,
+	 *  bootloader, slot sizes, the build for the slot it stages into,
+	 *  downgrade and reinstall policy), then stop: nothing is written, the
+	 *  unit is not rebooted; result->outcome FLASHER_UPDATE_DRY_RUN.
+	 *  @since 0.4 (version 2) */
+	int dry_run;
 } flasher_update_options;
-#define FLASHER_UPDATE_OPTIONS_VERSION 1
-#define FLASHER_UPDATE_OPTIONS_INIT {FLASHER_UPDATE_OPTIONS_VERSION, NULL, NULL, 1, 0, 10000}
+#define FLASHER_UPDATE_OPTIONS_VERSION 2
+#define FLASHER_UPDATE_OPTIONS_INIT {FLASHER_UPDATE_OPTIONS_VERSION, NULL, NULL, 1, 0, 10000, 0, 0, 0}
+
+/** What flasher_session_update() did when it returned 0. @since 0.4 */
+typedef enum flasher_update_outcome {
+	FLASHER_UPDATE_UPDATED = 0,         /**< the unit runs the package (or has it activated, no_reboot) */
+	FLASHER_UPDATE_ALREADY_RUNNING = 1, /**< the unit already ran this version, confirmed: nothing written */
+	FLASHER_UPDATE_DRY_RUN = 2,         /**< dry_run: every check passed, nothing written */
+} flasher_update_outcome;
 
 /** What an update did. Versioned like flasher_unit_info: struct_size is
  *  the bytes the library filled, fields are only appended. @since 0.1
@@ -228,6 +250,10 @@ typedef struct flasher_update_result {
 	 *  while waiting for the unit after its reset). 0 on a clean link whose
 	 *  port stays (pty, socket). @since 0.2 */
 	uint32_t timeouts;
+	/** What the call did (flasher_update_outcome), when struct_size
+	 *  covers it (a caller built against the first 0.4 header passes a
+	 *  struct that ends before it). @since 0.4 */
+	int outcome;
 } flasher_update_result;
 
 /** Update the unit with a package: check compatibility (before any flash
