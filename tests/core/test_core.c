@@ -117,7 +117,8 @@ Test(core, hello_fields_on_empty_unit)
 	cr_assert_eq(u->resp_type, FLBOOT_MSG_HELLO | FLBOOT_MSG_RESPONSE);
 	cr_assert_eq(u->resp_seq, u->seq);
 	cr_assert_eq(h.proto_version, FLBOOT_PROTO_VERSION);
-	cr_assert_eq(h.proto_minor, 1);
+	cr_assert_eq(h.proto_minor, FLBOOT_PROTO_MINOR);
+	cr_assert_eq(FLBOOT_PROTO_MINOR, 2u);
 	cr_assert_eq(h.mode, FLBOOT_MODE_BOOTLOADER);
 	cr_assert_eq(h.boot_state, FLBOOT_STATE_EMPTY);
 	cr_assert_eq(h.bootloader_version, FLBOOT_VERSION(1, 2, 0));
