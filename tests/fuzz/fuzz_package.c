@@ -9,6 +9,7 @@
 // fuzz-sources: libflasher/src/version.c firmware/core/src/sha256.c firmware/core/src/crc32.c
 // fuzz-sources: libflasher/src/sign.c libflasher/src/package_sign.c firmware/core/src/trust.c
 // fuzz-sources: firmware/core/src/sha512.c firmware/core/src/ed25519.c
+// fuzz-sources: libflasher/src/fwinput.c libflasher/src/ihex.c libflasher/src/srec.c libflasher/src/memimage.c libflasher/src/vectors.c
 // fuzz-libs: -lz -lcjson -lsodium
 #include <stdint.h>
 #include <stdlib.h>
