@@ -852,6 +852,43 @@ Test(core, flash_failure_while_staging_leaves_the_unit_usable)
 	cr_assert(unit_runs(u, &t, &b7));
 }
 
+Test(core, worn_out_staging_sector_fails_the_update_and_keeps_the_pair)
+{
+	/* Flash at the end of its life: an erase fails. The update must fail
+	 * with a reason naming the erase, before anything of the new pair is
+	 * active; the confirmed pair keeps booting; asking again fails the same
+	 * way (no state the unit cannot leave); rollback needs no erase. */
+	flboot_boot_target t;
+	install_a();                           /* slot A sectors: 1 erase each */
+	flashsim_set_endurance(u->fs, 1);
+	cr_assert_eq(unit_boot(u, NULL), FLBOOT_BOOT_APP);
+	cr_assert_eq(unit_update(u, &b7, &b4, &t), FLBOOT_BOOT_APP, "slot B has cycles left: %s", reason());
+	cr_assert_eq(flboot_app_confirm(&u->port), 0);
+	cr_assert(unit_runs(u, &t, &b7) && unit_runs(u, &t, &b4));
+	/* a new package stages into slot A again: its sectors are worn out */
+	image c7, c4;
+	image_make(&c7, CM7, FLBOOT_VERSION(3, 0, 0), 100 * 1024, 5, 0);
+	image_make(&c4, CM4, FLBOOT_VERSION(3, 0, 0), 16 * 1024, 6, 0);
+	memcpy(c7.hdr.set_id, "SETID003", 8);
+	memcpy(c4.hdr.set_id, "SETID003", 8);
+	image_seal(&c7);
+	image_seal(&c4);
+	for (int attempt = 0; attempt < 2; attempt++) {
+		cr_assert_eq(unit_boot(u, NULL), FLBOOT_BOOT_APP);
+		int rc = unit_update(u, &c7, &c4, &t);
+		cr_assert_lt(rc, 0, "attempt %d: a worn-out sector must fail the update", attempt);
+		cr_log_info("attempt %d: %s", attempt, reason());
+		cr_assert(strstr(reason(), "will not erase") != NULL, "attempt %d: the reason names the erase: '%s'", attempt,
+		          reason());
+		cr_assert_eq(unit_boot(u, &t), FLBOOT_BOOT_APP, "attempt %d", attempt);
+		cr_assert(unit_runs(u, &t, &b7) && unit_runs(u, &t, &b4), "attempt %d: the confirmed pair runs", attempt);
+		cr_assert_not(t.trial);
+		cr_assert_eq(hello().boot_state, FLBOOT_STATE_CONFIRMED);
+	}
+	image_free(&c7);
+	image_free(&c4);
+}
+
 Test(core, stay_flag_and_reboot_to_bootloader)
 {
 	install_a();

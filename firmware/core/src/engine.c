@@ -67,6 +67,23 @@ static void fail_s(flboot *bl, const req *r, int status, uint32_t detail, const 
 	fail(bl, r, status, detail, &why);
 }
 
+/* A flash operation failed while staging. When it was an erase, say which
+ * sector: a sector that will not erase any more is the end of the flash's
+ * life (or damage), not a transfer problem a retry would fix. */
+static void fail_flash(flboot *bl, const req *r, uint32_t detail, const char *text)
+{
+	char rb[FLBOOT_REASON_MAX];
+	flboot__str why = { rb, sizeof rb, 0 };
+	if (bl->store.erase_failed) {
+		flboot__s(&why, "flash sector ");
+		flboot__su(&why, bl->store.erase_failed - 1u);
+		flboot__s(&why, " will not erase (worn out or damaged); the running firmware is kept");
+	} else {
+		flboot__s(&why, text);
+	}
+	fail(bl, r, FLBOOT_E_FLASH, detail, &why);
+}
+
 /* ---- state ------------------------------------------------------------- */
 
 static void derive(flboot *bl)
@@ -578,7 +595,7 @@ static void on_prepare(flboot *bl, const req *r)
 		rc = flboot__pump(s, -1);
 	derive(bl);
 	if (rc) {
-		fail_s(bl, r, FLBOOT_E_FLASH, 0, "flash erase failed while preparing the slots");
+		fail_flash(bl, r, 0, "flash erase failed while preparing the slots");
 		return;
 	}
 	reply(bl, r, 0, 0, NULL, 0);
@@ -652,7 +669,7 @@ static void on_begin(flboot *bl, const req *r)
 		if (!rc)
 			rc = flboot__pump(s, -1);
 		if (rc) {
-			fail_s(bl, r, FLBOOT_E_FLASH, 0, "flash erase/program failed while preparing the slot");
+			fail_flash(bl, r, 0, "flash erase/program failed while preparing the slot");
 			return;
 		}
 		bl->xfer_live = 1;
@@ -735,7 +752,7 @@ static void on_data(flboot *bl, const req *r)
 	}
 	if (rc) {
 		bl->xfer_live = 0;
-		fail_s(bl, r, FLBOOT_E_FLASH, exp, "flash erase/program failed; send BEGIN to resume");
+		fail_flash(bl, r, exp, "flash erase/program failed; send BEGIN to resume");
 		return;
 	}
 	reply(bl, r, 0, bl->xfer_next, NULL, 0);
@@ -975,6 +992,7 @@ static void dispatch(flboot *bl, const req *r)
 
 	if (t & FLBOOT_MSG_RESPONSE)
 		return; /* never answer an answer */
+	bl->store.erase_failed = 0;
 	if (bl->mode == FLBOOT_MODE_APPLICATION) {
 		/* The application may have confirmed itself through
 		 * flboot_app_confirm() meanwhile: answer from the slots. */

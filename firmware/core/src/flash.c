@@ -23,7 +23,10 @@ int flboot__erase(flboot_store *s, uint32_t sector)
 	if (sector == FLBOOT_BOOTLOADER_SECTOR || sector >= FLBOOT_SECTOR_COUNT)
 		return FLBOOT_E_PROTECTED;
 	s->flash_ops++;
-	return s->port->flash_erase(s->port->ctx, sector) ? FLBOOT_E_FLASH : 0;
+	if (s->port->flash_erase(s->port->ctx, sector) == 0)
+		return 0;
+	s->erase_failed = (uint8_t)(sector + 1u);
+	return FLBOOT_E_FLASH;
 }
 
 int flboot__erase_start(flboot_store *s, uint32_t sector)
@@ -33,7 +36,11 @@ int flboot__erase_start(flboot_store *s, uint32_t sector)
 	if (sector == FLBOOT_BOOTLOADER_SECTOR || sector >= FLBOOT_SECTOR_COUNT)
 		return FLBOOT_E_PROTECTED;
 	s->flash_ops++;
-	return s->port->flash_erase_start(s->port->ctx, sector) ? FLBOOT_E_FLASH : 0;
+	s->erase_sector[sector / (FLBOOT_SECTOR_COUNT / 2u)] = (uint8_t)sector;
+	if (s->port->flash_erase_start(s->port->ctx, sector) == 0)
+		return 0;
+	s->erase_failed = (uint8_t)(sector + 1u);
+	return FLBOOT_E_FLASH;
 }
 
 int flboot__erase_wait(flboot_store *s, uint32_t bank, int block)
@@ -42,7 +49,13 @@ int flboot__erase_wait(flboot_store *s, uint32_t bank, int block)
 	if (!s->port->flash_erase_start || !s->port->flash_wait)
 		return 0;
 	rc = s->port->flash_wait(s->port->ctx, bank, block != 0);
-	return rc > 0 ? 1 : rc ? FLBOOT_E_FLASH : 0;
+	if (rc > 0)
+		return 1;
+	if (rc == 0)
+		return 0;
+	if (bank < 2u)
+		s->erase_failed = (uint8_t)(s->erase_sector[bank] + 1u);
+	return FLBOOT_E_FLASH;
 }
 
 int flboot__program(flboot_store *s, uint32_t addr, const uint8_t word[32])

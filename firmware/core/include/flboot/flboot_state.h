@@ -18,6 +18,8 @@ struct flboot_store {
 	uint8_t log_ok;     /* the log sector was formatted (epoch record read back) */
 	uint8_t loaded;     /* the log was read since power-on */
 	uint8_t inflight[2];/* per bank: 1 + slot sector of the erase running, 0 none */
+	uint8_t erase_sector[2]; /* per bank: the sector its last erase started on */
+	uint8_t erase_failed;    /* 1 + sector of an erase that failed in this request, 0 none */
 	/** A staging in progress, per core ([core-1]). */
 	struct flboot_stage {
 		uint8_t on;           /* a staging is recorded */
